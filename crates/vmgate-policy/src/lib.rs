@@ -1,0 +1,2 @@
+//! vmgate's policy model and compiler: a pure core with no I/O.
+#![forbid(unsafe_code)]

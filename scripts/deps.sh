@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one place that knows which Debian packages each layer of the project needs.
+#
+#   scripts/deps.sh LAYER...     install what LAYER needs when it is missing (as root)
+#   scripts/deps.sh --list LAYER print the packages of LAYER
+#
+# Layers:
+#   build     what `cargo build` of the whole workspace needs
+#   vmgate    vmgate's end-to-end tests: the kernel's nftables, sudo/visudo, users, netns
+#   klang     klang's file tests and the benchmark against sox
+#   pipewire  a headless PipeWire graph for klang's live tests
+#   spice     a real QEMU Spice server and remote-viewer under Xvfb
+#   browser   headless Chromium for the remote page's tests
+#   test      every layer the README's test command needs
+set -euo pipefail
+
+packages_of() {
+  case "$1" in
+    build)    echo "build-essential pkg-config" ;;
+    vmgate)   echo "nftables sudo iproute2 util-linux passwd procps kmod socat" ;;
+    klang)    echo "sox" ;;
+    pipewire) echo "" ;;
+    spice)    echo "" ;;
+    browser)  echo "" ;;
+    test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang)" ;;
+    *) echo "deps.sh: unknown layer '$1' (build, vmgate, klang, pipewire, spice, browser, test)" >&2; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = "--list" ]; then
+  shift
+  for layer in "$@"; do packages_of "$layer"; done | tr ' ' '\n' | sed '/^$/d' | sort -u
+  exit 0
+fi
+
+wanted=$(for layer in "$@"; do packages_of "$layer"; done | tr ' ' '\n' | sed '/^$/d' | sort -u)
+missing=()
+for pkg in $wanted; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
