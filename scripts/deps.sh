@@ -19,9 +19,10 @@ packages_of() {
     build)    echo "build-essential pkg-config" ;;
     vmgate)   echo "nftables sudo iproute2 util-linux passwd procps kmod socat" ;;
     klang)    echo "sox" ;;
-    pipewire) echo "" ;;
-    spice)    echo "" ;;
-    browser)  echo "" ;;
+    pipewire) echo "pipewire pipewire-bin wireplumber pipewire-pulse dbus pulseaudio-utils libpipewire-0.3-dev libspa-0.2-dev libclang-dev clang" ;;
+    # qemu-system-* come from bookworm-backports, the suite of the machine's qemu-utils (see below).
+    spice)    echo "qemu-system-x86 qemu-system-modules-spice virt-viewer xvfb x11-apps openssl netpbm" ;;
+    browser)  echo "chromium chromium-driver" ;;
     test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang)" ;;
     *) echo "deps.sh: unknown layer '$1' (build, vmgate, klang, pipewire, spice, browser, test)" >&2; return 2 ;;
   esac
@@ -48,4 +49,31 @@ fi
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# QEMU must come from the same suite as the preinstalled qemu-utils (bookworm-backports). The
+# suite is added for this install only, through a private sources directory and list cache; the
+# machine's own apt sources are never changed.
+backports=()
+rest=()
+for pkg in "${missing[@]}"; do
+  case "$pkg" in qemu-system-*) backports+=("$pkg") ;; *) rest+=("$pkg") ;; esac
+done
+if [ ${#backports[@]} -gt 0 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/parts" "$tmp/lists/partial"
+  cp /etc/apt/sources.list.d/*.sources "$tmp/parts/" 2>/dev/null || true
+  [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$tmp/parts/main.list"
+  cat > "$tmp/parts/vmgate-backports.sources" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt_bpo=(-o APT::Sandbox::User=root -o Dir::Etc::SourceParts="$tmp/parts" -o Dir::Etc::SourceList=/dev/null -o Dir::State::Lists="$tmp/lists")
+  apt-get "${apt_bpo[@]}" update -qq
+  apt-get "${apt_bpo[@]}" install -y -qq --no-install-recommends -t bookworm-backports "${backports[@]}" >/dev/null
+fi
+[ ${#rest[@]} -gt 0 ] && apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
+exit 0
