@@ -1,0 +1,449 @@
+//! The whole speaker processor: input gain → low cut → parametric EQ → graphic
+//! EQ → tone → loudness → crossover (mains high pass, mono-summed sub low pass
+//! with gain and delay) → per-output trim → volume (ramped, hard maximum) →
+//! limiter (ceiling never exceeded).
+//!
+//! **Invariant:** [`Chain::process`] and the volume setters never allocate, lock
+//! or fail; every buffer is allocated in [`Chain::new`].
+
+use crate::biquad::{
+    BiquadCoefficients, Complex, PassBand, butterworth, db_to_gain, linkwitz_riley,
+};
+use crate::cascade::Cascade;
+use crate::config::{Config, ConfigError, EqBand, FilterType, MAX_SUB_DELAY_MS, Slope};
+use crate::graphic;
+use crate::loudness::{self, LoudnessTable};
+
+/// Frames processed between control updates (volume → loudness coefficients).
+/// 64 frames is 1.3 ms at 48 kHz: loudness follows a volume ramp smoothly.
+const BLOCK: usize = 64;
+/// Lowest volume; anything below is treated as this (−150 dB is silence for f32).
+pub const MIN_VOLUME_DB: f64 = -150.0;
+
+/// Building a chain failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainError {
+    /// The configuration is invalid (at this sample rate).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// The stereo (or 2.1) processor.
+#[derive(Debug)]
+pub struct Chain {
+    fs: f64,
+    config: Config,
+    input_gain: f64,
+    /// Low cut, PEQ, graphic EQ, tone, loudness (the last `loudness::SECTIONS`
+    /// sections when loudness is enabled).
+    pre: Cascade<2>,
+    loud: Option<(LoudnessTable, usize)>,
+    /// Attenuation (dB below the loudness reference) the loudness sections are set for.
+    loud_att: f64,
+    mains: Cascade<2>,
+    sub: Option<Sub>,
+    trim: [f64; 3],
+    volume: VolumeRamp,
+    limiter: PeakLimiter,
+    buf: Vec<[f64; 2]>,
+    sub_buf: Vec<[f64; 1]>,
+}
+
+#[derive(Debug)]
+struct Sub {
+    lp: Cascade<1>,
+    /// Sub gain × polarity (LR2 inverts the sub so that the sum is all-pass).
+    gain: f64,
+    delay: usize,
+    ring: Vec<f64>,
+    pos: usize,
+}
+
+/// Linear-in-dB volume ramp computed multiplicatively (no `powf` per sample).
+#[derive(Debug)]
+struct VolumeRamp {
+    max_db: f64,
+    ramp_frames: f64,
+    gain: f64,
+    db: f64,
+    target_db: f64,
+    ratio: f64,
+    step_db: f64,
+    remaining: usize,
+}
+
+impl VolumeRamp {
+    fn set(&mut self, db: f64, ramp: bool) {
+        if db.is_nan() {
+            return;
+        }
+        let db = db.clamp(MIN_VOLUME_DB, self.max_db);
+        self.target_db = db;
+        let frames = if ramp {
+            self.ramp_frames.round() as usize
+        } else {
+            0
+        };
+        if frames == 0 || db == self.db {
+            self.db = db;
+            self.gain = db_to_gain(db);
+            self.remaining = 0;
+        } else {
+            self.step_db = (db - self.db) / frames as f64;
+            self.ratio = db_to_gain(self.step_db);
+            self.remaining = frames;
+        }
+    }
+    /// The gain for the next frame.
+    #[inline]
+    fn next(&mut self) -> f64 {
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            self.gain *= self.ratio;
+            self.db += self.step_db;
+            if self.remaining == 0 {
+                self.db = self.target_db;
+                self.gain = db_to_gain(self.target_db);
+            }
+        }
+        self.gain
+    }
+}
+
+/// Zero-latency peak limiter, linked over all outputs: the gain drops instantly
+/// to exactly what keeps the frame's peak at the ceiling, and recovers with a
+/// one-pole release. A final clamp in the output format removes the last
+/// rounding error, so the ceiling holds for every sample.
+#[derive(Debug)]
+struct PeakLimiter {
+    ceiling: f64,
+    ceiling_f32: f32,
+    gain: f64,
+    release: f64,
+}
+
+impl PeakLimiter {
+    fn new(ceiling_db: f64, release_ms: f64, fs: f64) -> Self {
+        let ceiling = db_to_gain(ceiling_db);
+        // The largest f32 not above the ceiling.
+        let mut c32 = ceiling as f32;
+        if f64::from(c32) > ceiling {
+            c32 = f32::from_bits(c32.to_bits() - 1);
+        }
+        PeakLimiter {
+            ceiling,
+            ceiling_f32: c32,
+            gain: 1.0,
+            release: (-1.0 / (release_ms * 1e-3 * fs)).exp(),
+        }
+    }
+    #[inline]
+    fn gain_for(&mut self, peak: f64) -> f64 {
+        let needed = if peak > self.ceiling {
+            self.ceiling / peak
+        } else {
+            1.0
+        };
+        let released = needed + (self.gain - needed) * self.release;
+        self.gain = needed.min(released);
+        self.gain
+    }
+}
+
+/// The biquad for one parametric band.
+pub fn band_coefficients(band: &EqBand, fs: f64) -> BiquadCoefficients {
+    type C = BiquadCoefficients;
+    let (f, q, g) = (band.freq, band.q, band.gain_db);
+    match band.kind {
+        FilterType::Peak => C::peak(fs, f, q, g),
+        FilterType::Lowshelf => match band.slope {
+            Some(s) => C::low_shelf_slope(fs, f, s, g),
+            None => C::low_shelf(fs, f, q, g),
+        },
+        FilterType::Highshelf => match band.slope {
+            Some(s) => C::high_shelf_slope(fs, f, s, g),
+            None => C::high_shelf(fs, f, q, g),
+        },
+        FilterType::Lowpass => C::lowpass(fs, f, q),
+        FilterType::Highpass => C::highpass(fs, f, q),
+        FilterType::Bandpass => C::bandpass(fs, f, q),
+        FilterType::Notch => C::notch(fs, f, q),
+        FilterType::Allpass => C::allpass(fs, f, q),
+        FilterType::Lowpass1 => C::lowpass1(fs, f),
+        FilterType::Highpass1 => C::highpass1(fs, f),
+        FilterType::Lowshelf1 => C::low_shelf1(fs, f, g),
+        FilterType::Highshelf1 => C::high_shelf1(fs, f, g),
+        FilterType::Allpass1 => C::allpass1(fs, f),
+    }
+}
+
+/// Crossover sections for one side.
+fn crossover_sections(slope: Slope, fs: f64, f: f64, band: PassBand) -> Vec<BiquadCoefficients> {
+    match slope {
+        Slope::LR2 => linkwitz_riley(fs, f, 2, band),
+        Slope::LR4 => linkwitz_riley(fs, f, 4, band),
+        Slope::LR8 => linkwitz_riley(fs, f, 8, band),
+        Slope::BW2 => butterworth(fs, f, 2, band),
+        Slope::BW4 => butterworth(fs, f, 4, band),
+    }
+}
+
+/// The linear sections before the crossover, in order (loudness excluded).
+fn pre_sections(config: &Config, fs: f64) -> Vec<BiquadCoefficients> {
+    let mut s = Vec::new();
+    if config.low_cut_hz > 0.0 {
+        s.extend(butterworth(fs, config.low_cut_hz, 2, PassBand::High));
+    }
+    s.extend(config.eq.iter().map(|b| band_coefficients(b, fs)));
+    s.extend(graphic::design(&config.graphic_eq.gains_db, fs));
+    let t = &config.tone;
+    if t.bass_db != 0.0 {
+        s.push(BiquadCoefficients::low_shelf_slope(
+            fs,
+            t.bass_freq,
+            1.0,
+            t.bass_db,
+        ));
+    }
+    if t.treble_db != 0.0 {
+        s.push(BiquadCoefficients::high_shelf_slope(
+            fs,
+            t.treble_freq,
+            1.0,
+            t.treble_db,
+        ));
+    }
+    s
+}
+
+impl Chain {
+    /// Builds the processing chain. Fails if the config is invalid at this rate.
+    pub fn new(config: &Config, sample_rate: u32) -> Result<Chain, ChainError> {
+        config.validate_for_rate(sample_rate)?;
+        let fs = f64::from(sample_rate);
+        let mut pre = pre_sections(config, fs);
+        let loud = if config.loudness.enabled {
+            let start = pre.len();
+            pre.extend([BiquadCoefficients::IDENTITY; loudness::SECTIONS]);
+            Some((
+                LoudnessTable::new(fs, config.loudness.reference_phon),
+                start,
+            ))
+        } else {
+            None
+        };
+        let (mains, sub) = match &config.crossover {
+            Some(x) => {
+                let hp = crossover_sections(x.slope, fs, x.freq, PassBand::High);
+                let lp = crossover_sections(x.slope, fs, x.freq, PassBand::Low);
+                let polarity = if x.slope == Slope::LR2 { -1.0 } else { 1.0 };
+                let max_delay = (MAX_SUB_DELAY_MS * 1e-3 * fs).ceil() as usize;
+                (
+                    Cascade::new(&hp),
+                    Some(Sub {
+                        lp: Cascade::new(&lp),
+                        gain: polarity * db_to_gain(x.sub_gain_db),
+                        delay: (x.sub_delay_ms * 1e-3 * fs).round() as usize,
+                        ring: vec![0.0; max_delay + 1],
+                        pos: 0,
+                    }),
+                )
+            }
+            None => (Cascade::new(&[]), None),
+        };
+        let mut chain = Chain {
+            fs,
+            config: config.clone(),
+            input_gain: db_to_gain(config.input_gain_db),
+            pre: Cascade::new(&pre),
+            loud,
+            loud_att: 0.0,
+            mains,
+            sub,
+            trim: [
+                db_to_gain(config.trim_db.l),
+                db_to_gain(config.trim_db.r),
+                db_to_gain(config.trim_db.sub),
+            ],
+            volume: VolumeRamp {
+                max_db: config.volume.max_db,
+                ramp_frames: config.volume.ramp_ms * 1e-3 * fs,
+                gain: 1.0,
+                db: 0.0,
+                target_db: 0.0,
+                ratio: 1.0,
+                step_db: 0.0,
+                remaining: 0,
+            },
+            limiter: PeakLimiter::new(config.limiter.ceiling_db, config.limiter.release_ms, fs),
+            buf: vec![[0.0; 2]; BLOCK],
+            sub_buf: vec![[0.0; 1]; BLOCK],
+        };
+        chain.volume.set(config.volume.default_db, false);
+        chain.update_loudness(true);
+        Ok(chain)
+    }
+
+    /// The configuration the chain was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The sample rate in Hz.
+    pub fn sample_rate(&self) -> f64 {
+        self.fs
+    }
+
+    /// Output channel names in interleaving order: `["L", "R"]` or `["L", "R", "SUB"]`.
+    pub fn output_names(&self) -> &'static [&'static str] {
+        if self.sub.is_some() {
+            &["L", "R", "SUB"]
+        } else {
+            &["L", "R"]
+        }
+    }
+
+    /// 2, or 3 with a subwoofer.
+    pub fn output_channels(&self) -> usize {
+        self.output_names().len()
+    }
+
+    /// Algorithmic latency: none (all filters are minimum-phase IIR and the
+    /// limiter has no look-ahead; the sub delay is deliberate alignment).
+    pub fn latency_frames(&self) -> usize {
+        0
+    }
+
+    /// Starts a ramp to `db` (clamped to `volume.max_db`), taking `volume.ramp_ms`.
+    pub fn set_volume_db(&mut self, db: f64) {
+        self.volume.set(db, true);
+    }
+
+    /// Sets the volume at once (clamped to `volume.max_db`).
+    pub fn set_volume_db_now(&mut self, db: f64) {
+        self.volume.set(db, false);
+        self.update_loudness(false);
+    }
+
+    /// The volume now (moves during a ramp).
+    pub fn volume_db(&self) -> f64 {
+        self.volume.db
+    }
+
+    /// The volume a ramp is heading to.
+    pub fn target_volume_db(&self) -> f64 {
+        self.volume.target_db
+    }
+
+    /// Current limiter gain reduction in dB (0 = not limiting).
+    pub fn limiter_reduction_db(&self) -> f64 {
+        -20.0 * self.limiter.gain.log10()
+    }
+
+    fn attenuation(&self) -> f64 {
+        self.config.loudness.reference_db - self.volume.db
+    }
+
+    /// Re-tunes the loudness sections if the volume moved by more than 0.05 dB.
+    fn update_loudness(&mut self, force: bool) {
+        let att = self.attenuation();
+        if let Some((table, start)) = &self.loud
+            && (force || (att - self.loud_att).abs() > 0.05)
+        {
+            for (k, c) in table.sections(att).into_iter().enumerate() {
+                self.pre.set_coefficients(start + k, c);
+            }
+            self.loud_att = att;
+        }
+    }
+
+    /// Processes `input` (interleaved stereo f32, `input.len() / 2` frames) into
+    /// `output` (interleaved, [`Chain::output_channels`] per frame). Processes
+    /// as many frames as both buffers hold. Never allocates, never fails.
+    pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        let outs = self.output_channels();
+        let frames = (input.len() / 2).min(output.len() / outs);
+        let mut done = 0;
+        while done < frames {
+            let n = (frames - done).min(BLOCK);
+            self.update_loudness(false);
+            self.process_block(
+                &input[2 * done..2 * (done + n)],
+                &mut output[outs * done..outs * (done + n)],
+            );
+            done += n;
+        }
+    }
+
+    fn process_block(&mut self, input: &[f32], output: &mut [f32]) {
+        let n = input.len() / 2;
+        let buf = &mut self.buf[..n];
+        let g = self.input_gain;
+        for (b, x) in buf.iter_mut().zip(input.chunks_exact(2)) {
+            *b = [f64::from(x[0]) * g, f64::from(x[1]) * g];
+        }
+        self.pre.process(buf);
+        let [tl, tr, ts] = self.trim;
+        if let Some(sub) = &mut self.sub {
+            let sb = &mut self.sub_buf[..n];
+            for (s, b) in sb.iter_mut().zip(buf.iter()) {
+                *s = [0.5 * (b[0] + b[1])];
+            }
+            sub.lp.process(sb);
+            self.mains.process(buf);
+            let len = sub.ring.len();
+            for (i, out) in output.chunks_exact_mut(3).enumerate() {
+                sub.ring[sub.pos] = sb[i][0];
+                let read = (sub.pos + len - sub.delay) % len;
+                let s = sub.ring[read] * sub.gain;
+                sub.pos = (sub.pos + 1) % len;
+                let v = self.volume.next();
+                let y = [buf[i][0] * tl * v, buf[i][1] * tr * v, s * ts * v];
+                let peak = y[0].abs().max(y[1].abs()).max(y[2].abs());
+                let lg = self.limiter.gain_for(peak);
+                let c = self.limiter.ceiling_f32;
+                for (o, y) in out.iter_mut().zip(y) {
+                    *o = ((y * lg) as f32).clamp(-c, c);
+                }
+            }
+        } else {
+            for (b, out) in buf.iter().zip(output.chunks_exact_mut(2)) {
+                let v = self.volume.next();
+                let y = [b[0] * tl * v, b[1] * tr * v];
+                let lg = self.limiter.gain_for(y[0].abs().max(y[1].abs()));
+                let c = self.limiter.ceiling_f32;
+                out[0] = ((y[0] * lg) as f32).clamp(-c, c);
+                out[1] = ((y[1] * lg) as f32).clamp(-c, c);
+            }
+        }
+    }
+
+    /// Analytic small-signal response (limiter inactive) at the chain's current
+    /// volume, for each output, at `f` Hz; the input is a signal present equally
+    /// in L and R (for the mains that is the same as L alone / R alone).
+    pub fn response(&self, f: f64) -> Vec<Complex> {
+        let fs = self.fs;
+        let mut pre = Complex {
+            re: self.input_gain * self.volume.gain,
+            im: 0.0,
+        };
+        for c in self.pre.coefficients() {
+            pre = pre * c.response(fs, f);
+        }
+        let mut mains = pre;
+        for c in self.mains.coefficients() {
+            mains = mains * c.response(fs, f);
+        }
+        let mut out = vec![mains.scale(self.trim[0]), mains.scale(self.trim[1])];
+        if let Some(sub) = &self.sub {
+            let mut s = pre.scale(sub.gain * self.trim[2]);
+            for c in sub.lp.coefficients() {
+                s = s * c.response(fs, f);
+            }
+            let w = 2.0 * std::f64::consts::PI * f / fs;
+            s = s * Complex::from_polar(1.0, -w * sub.delay as f64);
+            out.push(s);
+        }
+        out
+    }
+}
