@@ -1,0 +1,241 @@
+//! `vmgate explain`: may this user open this console at this time, and why.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+
+use crate::directory::UserEntry;
+use crate::policy::Policy;
+
+/// The console is not in the policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no console `{name}` in the policy (consoles: {known})")]
+pub struct UnknownConsole {
+    /// Asked for.
+    pub name: String,
+    /// What exists.
+    pub known: String,
+}
+
+/// The answer, with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[must_use]
+pub struct Explanation {
+    /// User name.
+    pub user: String,
+    /// Uid.
+    pub uid: u32,
+    /// Console.
+    pub console: String,
+    /// The instant asked about.
+    pub at: Timestamp,
+    /// The instant in the policy's zone, for people.
+    pub local_time: String,
+    /// The answer.
+    pub allowed: bool,
+    /// The grant that admits the user now (1-based index, line, who, when).
+    pub grant: Option<GrantRef>,
+    /// When the admitting window closes.
+    pub closes_at: Option<String>,
+    /// When a closed grant opens next.
+    pub next_opening: Option<String>,
+    /// Why, sentence by sentence.
+    pub reasons: Vec<String>,
+    /// The command the user types, when granted at some time.
+    pub command: Option<String>,
+}
+
+/// A grant, as people find it in the file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GrantRef {
+    /// 1-based position in the console's `allow`.
+    pub number: usize,
+    /// Line in the policy file.
+    pub line: usize,
+    /// Who it names.
+    pub who: String,
+    /// When it is open.
+    pub when: String,
+}
+
+fn local(policy: &Policy, t: Timestamp) -> String {
+    t.to_zoned(policy.defaults.timezone.clone())
+        .strftime("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// Explains `user` on `console` at `at`.
+///
+/// # Errors
+/// The console is not in the policy.
+pub fn explain(
+    policy: &Policy,
+    etc_dir: &str,
+    user: &UserEntry,
+    console: &str,
+    at: Timestamp,
+) -> Result<Explanation, UnknownConsole> {
+    let c = policy.console(console).ok_or_else(|| UnknownConsole {
+        name: console.to_string(),
+        known: policy
+            .consoles
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    let tz = &policy.defaults.timezone;
+    let server = policy.server_of(c);
+    let mut e = Explanation {
+        user: user.name.clone(),
+        uid: user.uid,
+        console: c.name.clone(),
+        at,
+        local_time: local(policy, at),
+        allowed: false,
+        grant: None,
+        closes_at: None,
+        next_opening: None,
+        reasons: Vec::new(),
+        command: None,
+    };
+    let addrs: Vec<String> = server.addresses.iter().map(ToString::to_string).collect();
+    e.reasons.push(format!(
+        "{} runs on server {} ({}) port {}{}",
+        c.name,
+        server.name,
+        addrs.join(", "),
+        c.port,
+        if c.tls { " (TLS)" } else { "" }
+    ));
+    if user.gid == policy.defaults.group.gid {
+        e.reasons.push(format!(
+            "warning: {}'s primary group is the special group {}: `vmgate check` refuses this",
+            user.name, policy.defaults.group.name
+        ));
+    }
+    if policy.defaults.exempt_root && user.uid == 0 {
+        e.allowed = true;
+        e.reasons.push("root is exempt (exempt_root = true)".into());
+        return Ok(e);
+    }
+    let mut next: Option<Timestamp> = None;
+    let mut named = false;
+    for (i, g) in c.grants.iter().enumerate() {
+        let Some(p) = g.principal(user.uid) else {
+            continue;
+        };
+        named = true;
+        let via = p.via.as_ref().map_or(String::new(), |grp| {
+            format!(" (as a member of group {grp})")
+        });
+        let when = if g.schedule.is_always() {
+            "always".to_string()
+        } else {
+            g.schedule.describe()
+        };
+        let gref = GrantRef {
+            number: i + 1,
+            line: g.line,
+            who: g.who(),
+            when: when.clone(),
+        };
+        if g.schedule.contains(tz, at) {
+            let closes = g.schedule.next_edge(tz, at, false);
+            e.reasons.push(format!(
+                "grant #{} (line {}: {}; {when}) admits {}{via} now",
+                gref.number, gref.line, gref.who, user.name
+            ));
+            if !e.allowed {
+                e.allowed = true;
+                e.grant = Some(gref);
+                e.closes_at = closes.map(|t| local(policy, t));
+            }
+        } else {
+            let opens = g.schedule.next_edge(tz, at, true);
+            e.reasons.push(format!(
+                "grant #{} (line {}: {}; {when}) names {}{via} but is closed at {}",
+                gref.number, gref.line, gref.who, user.name, e.local_time
+            ));
+            if let Some(t) = opens {
+                if next.is_none_or(|n| t < n) {
+                    next = Some(t);
+                }
+            }
+        }
+    }
+    if named {
+        e.command = Some(format!(
+            "sudo -u {} -g {} {} -- {}",
+            user.name,
+            policy.defaults.group.name,
+            policy.defaults.viewer,
+            policy.vv_path(etc_dir, c)
+        ));
+    } else {
+        let mut admitted: Vec<String> = Vec::new();
+        for g in &c.grants {
+            let when = if g.schedule.is_always() {
+                String::new()
+            } else {
+                format!(" ({})", g.schedule.describe())
+            };
+            admitted.push(format!("{}{when}", g.who()));
+        }
+        e.reasons.push(format!(
+            "no grant on {} names {} (uid {}); it admits: {}",
+            c.name,
+            user.name,
+            user.uid,
+            if admitted.is_empty() {
+                "nobody".to_string()
+            } else {
+                admitted.join("; ")
+            }
+        ));
+    }
+    if !e.allowed {
+        e.next_opening = next.map(|t| local(policy, t));
+    }
+    Ok(e)
+}
+
+impl Explanation {
+    /// Human-readable answer.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let verdict = if self.allowed { "ALLOWED" } else { "DENIED" };
+        let _ = writeln!(
+            s,
+            "{verdict}: {} (uid {}) {} open console {} at {}",
+            self.user,
+            self.uid,
+            if self.allowed { "may" } else { "may not" },
+            self.console,
+            self.local_time
+        );
+        for r in &self.reasons {
+            let _ = writeln!(s, "  - {r}");
+        }
+        if let Some(g) = &self.grant {
+            let _ = writeln!(
+                s,
+                "  granted by: grant #{} at line {} ({})",
+                g.number, g.line, g.when
+            );
+        }
+        if let Some(t) = &self.closes_at {
+            let _ = writeln!(s, "  window closes: {t}");
+        }
+        if let Some(t) = &self.next_opening {
+            let _ = writeln!(s, "  next opening: {t}");
+        } else if !self.allowed && self.command.is_some() {
+            let _ = writeln!(s, "  next opening: none within two weeks");
+        }
+        if let Some(c) = &self.command {
+            let _ = writeln!(s, "  command: {c}");
+        }
+        s
+    }
+}
