@@ -185,6 +185,52 @@ pub fn denials(prefix: &str) -> Result<Vec<Denial>> {
         .collect())
 }
 
+/// Denials logged from now on, as they arrive (for `vmgate log --follow`). Each `next`
+/// blocks until the kernel logs a line with the prefix.
+#[derive(Debug)]
+pub struct Follow {
+    dev: std::fs::File,
+    prefix: String,
+    buf: Vec<u8>,
+}
+
+/// Starts following the kernel log at its current end.
+pub fn follow(prefix: &str) -> Result<Follow> {
+    use std::io::{Seek, SeekFrom};
+    let mut dev = std::fs::File::open(KMSG).map_err(|e| Error::io("open", KMSG, e))?;
+    // On /dev/kmsg, SEEK_END moves past the last record: only new records are read.
+    dev.seek(SeekFrom::End(0))
+        .map_err(|e| Error::io("seek to the end of", KMSG, e))?;
+    Ok(Follow {
+        dev,
+        prefix: prefix.to_owned(),
+        buf: vec![0u8; 16 * 1024],
+    })
+}
+
+impl Iterator for Follow {
+    type Item = Result<Denial>;
+
+    fn next(&mut self) -> Option<Result<Denial>> {
+        loop {
+            match self.dev.read(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&self.buf[..n]);
+                    if let Some(d) =
+                        parse_kmsg_record(&text).and_then(|r| parse_denial(&r, &self.prefix))
+                    {
+                        return Some(Ok(d));
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(Error::io("read", KMSG, e))),
+            }
+        }
+    }
+}
+
 /// The highest sequence number now in the log (to read only later denials).
 pub fn last_seq() -> Result<u64> {
     Ok(read_records()?.iter().map(|r| r.seq).max().unwrap_or(0))

@@ -7,6 +7,7 @@
 //!   renamed into place with mode 0440;
 //! - [`files`]: owner/group/mode, atomic writes with exact attributes;
 //! - [`originals`]: the recorded original attributes, for uninstall;
+//! - [`snapshot`]: the affected files and tables before a change, to compare and roll back;
 //! - [`statoverride`]: Debian's `dpkg-statoverride` registration;
 //! - [`users`]: NSS lookups, the system group, group members;
 //! - [`lock`]: one apply at a time;
@@ -36,6 +37,7 @@ pub mod kmsg;
 pub mod lock;
 pub mod nft;
 pub mod originals;
+pub mod snapshot;
 pub mod statoverride;
 pub mod sudoers;
 pub mod systemd;

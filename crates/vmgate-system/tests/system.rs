@@ -312,6 +312,48 @@ fn e2e_kernel_log_records_with_our_prefix_are_found_and_parsed() {
 }
 
 #[test]
+fn e2e_kernel_log_follow_sees_only_new_denials() {
+    require_root();
+    let prefix = format!("{}: ", unique("log"));
+    let write = |uid: u32| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(kmsg::KMSG)
+            .unwrap()
+            .write_all(format!("{prefix}IN= OUT=lo SRC=10.200.0.1 DST=10.200.0.3 PROTO=TCP SPT=1 DPT=5931 UID={uid} GID=1\n").as_bytes())
+            .unwrap();
+    };
+    write(1);
+    let mut follow = kmsg::follow(&prefix).unwrap();
+    write(2);
+    let d = follow.next().unwrap().unwrap();
+    assert_eq!(d.uid, Some(2), "follow must start at the end of the log");
+}
+
+#[test]
+fn e2e_snapshot_restores_a_replaced_table_and_a_drop_in() {
+    require_root();
+    let table = TableGuard(NftTable::new(unique("t")).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let dropin = SudoersDropIn::new(dir.path(), "vmgate").unwrap();
+    table.0.load(&table_text(table.0.name(), 5900)).unwrap();
+    dropin.install("Defaults:nobody !lecture\n").unwrap();
+
+    let mut before = vmgate_system::snapshot::Snapshot::new();
+    before.table(&table.0).unwrap().file(dropin.path()).unwrap();
+    table.0.load(&table_text(table.0.name(), 5999)).unwrap();
+    dropin.remove().unwrap();
+    let diff = before.diff(&before.recapture().unwrap());
+    assert_eq!(diff.len(), 2, "{diff:?}");
+
+    // nft's own listing loads back: the rollback path of a failed apply.
+    before.restore().unwrap();
+    assert!(before.diff(&before.recapture().unwrap()).is_empty());
+    assert!(table.0.list_text().unwrap().unwrap().contains("5900"));
+    assert_eq!(files::stat(dropin.path()).unwrap(), FileAttrs::root(0o440));
+}
+
+#[test]
 fn lock_path_parent_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let path: &Path = &dir.path().join("run/vmgate/apply.lock");

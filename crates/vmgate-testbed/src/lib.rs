@@ -19,12 +19,14 @@
 //! returning errors, since a broken harness must stop the test.
 #![forbid(unsafe_code)]
 
+mod bounded;
 mod net;
 mod probe;
 mod sysctl;
 mod table;
 mod users;
 
+pub use bounded::{Bounded, run_bounded};
 pub use net::{TestHost, TestHostBuilder, TestNetns};
 pub use probe::{Probe, ProbeOutcome, Session};
 pub use sysctl::SysctlGuard;

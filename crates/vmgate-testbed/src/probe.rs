@@ -116,6 +116,11 @@ impl Probe {
         cmd
     }
 
+    /// Runs `argv` with these ids (see [`Probe::command`]), killed when `timeout` passes.
+    pub fn run(&self, argv: &[&str], timeout: Duration) -> crate::Bounded {
+        crate::run_bounded(self.command(argv), timeout)
+    }
+
     fn socat_target(&self, addr: SocketAddr) -> String {
         let secs = self.timeout.as_secs_f64();
         match addr.ip() {
