@@ -6,11 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     /// The file could not be opened or created.
-    #[error("{}: cannot open: {source}", path.display())]
+    #[error("{}: cannot open: {error}", path.display())]
     Open {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The container or codec is not one klang reads, or the header is damaged.
     #[error(

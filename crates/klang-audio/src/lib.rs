@@ -10,6 +10,8 @@
 //! - [`WavWriter`] writes to a hidden temporary file next to the target and renames it
 //!   over the target only in [`WavWriter::finish`]: a failed or interrupted run never
 //!   leaves a truncated file under the target's name.
+//! - [`render`] streams a source through a processing closure into a writer, with the
+//!   processor's latency compensated so output and input line up frame for frame.
 //! - [`plot_response`] draws magnitude and phase per output with an embedded font, so it
 //!   works the same on a machine with no fonts installed.
 //!
@@ -33,10 +35,12 @@ mod demo;
 mod error;
 mod plot;
 mod read;
+mod render;
 mod write;
 
 pub use demo::{DEMO_SAMPLE_RATE, DEMO_SECONDS, demo_signal};
 pub use error::{AudioError, PlotError};
 pub use plot::{Curve, PlotFormat, plot_response};
 pub use read::AudioReader;
+pub use render::{BLOCK_FRAMES, FrameSource, MemorySource, ProcessorShape, render};
 pub use write::{SampleFormat, WavWriter};

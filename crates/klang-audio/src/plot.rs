@@ -105,6 +105,12 @@ pub fn plot_response(
     } else {
         ".svg"
     };
+    if !dir.is_dir() {
+        return Err(draw_err(format!(
+            "the directory {} does not exist",
+            dir.display()
+        )));
+    }
     // The bitmap encoder picks the format from the extension, so the temporary file
     // keeps it; the leading dot hides it while it is incomplete.
     let temp = tempfile::Builder::new()
@@ -112,7 +118,13 @@ pub fn plot_response(
         .suffix(&format!(".part{ext}"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
-        .map_err(|e| draw_err(format!("cannot create a file in {}: {e}", dir.display())))?
+        .map_err(|e| {
+            draw_err(format!(
+                "cannot create a file in {}: {}",
+                dir.display(),
+                e.kind()
+            ))
+        })?
         .into_temp_path();
     match format {
         PlotFormat::Png => {

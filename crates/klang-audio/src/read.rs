@@ -51,9 +51,9 @@ impl AudioReader {
     /// decodes the first packet, so an empty or undecodable file fails here.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AudioError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|source| AudioError::Open {
+        let file = File::open(&path).map_err(|error| AudioError::Open {
             path: path.clone(),
-            source,
+            error,
         })?;
         let unsupported = |detail: String| AudioError::Unsupported {
             path: path.clone(),
@@ -71,7 +71,13 @@ impl AudioReader {
                 &FormatOptions::default(),
                 &MetadataOptions::default(),
             )
-            .map_err(|e| unsupported(describe(&e)))?;
+            .map_err(|e| match e {
+                // Symphonia's "core (probe): no suitable format reader found".
+                SymphoniaError::Unsupported(_) => {
+                    unsupported("the content is not a format klang knows".into())
+                }
+                e => unsupported(describe(&e)),
+            })?;
         let format = probed.format;
         let track = format
             .tracks()

@@ -89,6 +89,12 @@ impl WavWriter {
             .ok_or_else(|| write_err("the path names no file".into()))?
             .to_string_lossy()
             .into_owned();
+        if !dir.is_dir() {
+            return Err(write_err(format!(
+                "the directory {} does not exist",
+                dir.display()
+            )));
+        }
         // Hidden and with a `.part` suffix: a leftover after a crash is obviously
         // incomplete and never mistaken for the output.
         let temp = tempfile::Builder::new()
@@ -96,7 +102,13 @@ impl WavWriter {
             .suffix(".part")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(&dir)
-            .map_err(|e| write_err(format!("cannot create a file in {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                write_err(format!(
+                    "cannot create a file in {}: {}",
+                    dir.display(),
+                    e.kind()
+                ))
+            })?;
         let (file, temp) = temp.into_parts();
         let sync_handle = file.try_clone().map_err(|e| write_err(e.to_string()))?;
         let writer = hound::WavWriter::new(
