@@ -65,10 +65,11 @@ pub fn set(path: &Path, owner: &str, group: &str, mode: u32) -> Result<bool> {
         }
         None => {}
     }
-    Cmd::new("dpkg-statoverride")
-        .args(["--update", "--add", owner, group, &format!("{mode:o}")])
-        .arg(path)
-        .run(None)?;
+    run_waiting_for_lock(
+        &Cmd::new("dpkg-statoverride")
+            .args(["--update", "--add", owner, group, &format!("{mode:o}")])
+            .arg(path),
+    )?;
     Ok(true)
 }
 
@@ -78,11 +79,23 @@ pub fn remove(path: &Path) -> Result<bool> {
     if get(path)?.is_none() {
         return Ok(false);
     }
-    Cmd::new("dpkg-statoverride")
-        .arg("--remove")
-        .arg(path)
-        .run(None)?;
+    run_waiting_for_lock(&Cmd::new("dpkg-statoverride").arg("--remove").arg(path))?;
     Ok(true)
+}
+
+/// Runs a dpkg tool, retrying for up to a minute while dpkg's database lock is held by
+/// another process (an upgrade running at the same time).
+fn run_waiting_for_lock(cmd: &Cmd) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match cmd.run(None) {
+            Err(crate::Error::Tool { stderr, .. }) if stderr.contains("lock") && tries < 120 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            other => return other.map(drop),
+        }
+    }
 }
 
 #[cfg(test)]

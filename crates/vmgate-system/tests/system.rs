@@ -261,6 +261,100 @@ fn e2e_dpkg_statoverride_registers_applies_and_removes() {
     assert_eq!(statoverride::get(&file).unwrap(), None);
 }
 
+/// Puts a packaged binary back: override removed, recorded original attributes restored.
+struct PackagedBinaryGuard {
+    path: PathBuf,
+    store: OriginalStore,
+}
+impl Drop for PackagedBinaryGuard {
+    fn drop(&mut self) {
+        let _ = statoverride::remove(&self.path);
+        let _ = self.store.restore_all();
+    }
+}
+
+fn dpkg_install(deb: &Path) {
+    // Another process may hold the dpkg lock for a moment.
+    for _ in 0..60 {
+        let out = sh(&["dpkg", "-i", deb.to_str().unwrap()]);
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            err.contains("lock"),
+            "dpkg -i {} failed: {err}",
+            deb.display()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("the dpkg lock stayed held for a minute");
+}
+
+/// The property issue 4 needs: a package upgrade must not undo the pinned mode.
+#[test]
+fn e2e_dpkg_statoverride_survives_a_real_package_reinstall() {
+    require_root();
+    let bin = PathBuf::from("/usr/bin/hello");
+    assert!(
+        bin.exists(),
+        "the Debian package `hello` is needed (scripts/deps.sh vmgate installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("apt-get")
+        .args(["download", "hello"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let deb = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .unwrap_or_else(|| {
+            panic!(
+                "apt-get download hello failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+
+    let group = GroupGuard(unique("g"));
+    let (gid, _) = users::ensure_system_group(&group.0).unwrap();
+    let mut guard = PackagedBinaryGuard {
+        path: bin.clone(),
+        store: OriginalStore::open(dir.path().join("originals.json")).unwrap(),
+    };
+    guard.store.record_current(&bin).unwrap();
+    let original = guard.store.get(&bin).unwrap();
+    let pinned = FileAttrs {
+        uid: 0,
+        gid,
+        mode: 0o750,
+    };
+
+    // Control: without an override a reinstall puts the package's mode back, so the
+    // reinstall below really replaces the file.
+    files::set_attrs(&bin, pinned).unwrap();
+    dpkg_install(&deb);
+    assert_eq!(
+        files::stat(&bin).unwrap(),
+        original,
+        "reinstall did not replace the binary"
+    );
+
+    assert!(statoverride::set(&bin, "root", &group.0, 0o750).unwrap());
+    assert_eq!(files::stat(&bin).unwrap(), pinned);
+    dpkg_install(&deb);
+    assert_eq!(
+        files::stat(&bin).unwrap(),
+        pinned,
+        "the reinstall lost the pinned owner and mode"
+    );
+
+    drop(guard);
+    assert_eq!(files::stat(&bin).unwrap(), original);
+    assert_eq!(statoverride::get(&bin).unwrap(), None);
+}
+
 #[test]
 fn e2e_originals_are_restored_after_a_mode_change() {
     require_root();
