@@ -24,6 +24,7 @@ mod net;
 mod probe;
 mod sysctl;
 mod table;
+mod timing;
 mod users;
 
 pub use bounded::{Bounded, run_bounded};
@@ -31,6 +32,7 @@ pub use net::{TestHost, TestHostBuilder, TestNetns};
 pub use probe::{Probe, ProbeOutcome, Session};
 pub use sysctl::SysctlGuard;
 pub use table::TestTable;
+pub use timing::{ConnectTiming, timed_connects};
 pub use users::{TestGroup, TestUser};
 
 use std::process::{Command, Output};
