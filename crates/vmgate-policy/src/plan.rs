@@ -280,10 +280,10 @@ fn describe(s: &Schedule) -> String {
     }
 }
 
-/// The longest path through the table: output rules + the longer check chain + deny.
+/// The longest path through the table: the output rules, the longer check chain, deny.
 fn max_rules(rs: &Ruleset) -> usize {
     let len = |n: &str| rs.chain(n).map_or(0, |c| c.rules.len());
-    len("output") + len("check4").max(len("check6")) - 1 + len("deny")
+    len("output") + len("check4").max(len("check6")) + len("deny")
 }
 
 /// `+01:00`.

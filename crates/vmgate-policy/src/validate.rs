@@ -588,6 +588,7 @@ impl Validator<'_> {
         groups: &[S],
         field: &str,
         forbidden: Option<&GroupRef>,
+        what: &str,
     ) -> Vec<Principal> {
         let mut out: Vec<Principal> = Vec::new();
         let forbidden_entry = forbidden.and_then(|g| self.groups.get(&g.name).cloned().flatten());
@@ -600,7 +601,7 @@ impl Validator<'_> {
                     v.err(
                         span(at),
                         field,
-                        format!("user `{}` is a member of the group `{}` the command runs with", u.name, fg.name),
+                        format!("user `{}` is a member of {what} `{}`", u.name, fg.name),
                         format!(
                             "remove the membership (`gpasswd -d {} {}`) or give the user another primary group: a member could run the command freely",
                             u.name, fg.name
@@ -675,7 +676,13 @@ impl Validator<'_> {
                 "add `users = [\"name\"]` or `groups = [\"name\"]`",
             );
         }
-        let principals = self.principals(&r.users, &r.groups, field, Some(&defaults.group));
+        let principals = self.principals(
+            &r.users,
+            &r.groups,
+            field,
+            Some(&defaults.group),
+            "the special group",
+        );
         let mut days = [true; 7];
         if let Some(ds) = &r.days {
             days = [false; 7];
@@ -760,7 +767,13 @@ impl Validator<'_> {
                 name: g.name,
                 gid: g.gid,
             });
-            let principals = self.principals(&p.users, &p.groups, &f("users"), gref.as_ref());
+            let principals = self.principals(
+                &p.users,
+                &p.groups,
+                &f("users"),
+                gref.as_ref(),
+                "the pinned command's group",
+            );
             out.push(Pin {
                 command: p.command.get_ref().clone(),
                 args: p.args.iter().map(|a| a.get_ref().clone()).collect(),
