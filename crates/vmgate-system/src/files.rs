@@ -111,6 +111,32 @@ pub fn write_atomic_checked(
     sync_dir(dir)
 }
 
+/// Removes temporaries that [`write_atomic`] left next to `path` when a process writing
+/// it was killed (`.NAME.*.tmp`); returns what it removed. Call it only while holding the
+/// apply lock, so no writer is still using one.
+pub fn remove_stale_temporaries(path: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let dir = parent_dir(path);
+    let Some(base) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!(".{base}.");
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            remove_file(&entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes the file only when its content or attributes differ; returns whether it did.
 pub fn ensure_file(path: &Path, content: &[u8], attrs: FileAttrs) -> Result<bool> {
     if read_optional(path)?.is_some_and(|old| old == content) && stat(path)? == attrs {
@@ -190,6 +216,18 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+    }
+
+    #[test]
+    fn stale_temporaries_of_a_killed_writer_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vmgate");
+        let stale = dir.path().join(".vmgate.Ab12Cd.tmp");
+        fs::write(&stale, b"half").unwrap();
+        fs::write(dir.path().join("other"), b"keep").unwrap();
+        fs::write(dir.path().join(".other.x.tmp"), b"keep").unwrap();
+        assert_eq!(remove_stale_temporaries(&path).unwrap(), vec![stale]);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

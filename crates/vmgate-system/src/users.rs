@@ -119,6 +119,15 @@ pub fn require_group(name: &str) -> Result<GroupInfo> {
     })
 }
 
+/// The attributes `owner:group mode` as numbers, resolving both names through NSS.
+pub fn attrs_for(owner: &str, group: &str, mode: u32) -> Result<crate::FileAttrs> {
+    Ok(crate::FileAttrs {
+        uid: require_user(owner)?.uid,
+        gid: require_group(group)?.gid,
+        mode,
+    })
+}
+
 /// Every group id the user has at login: primary plus supplementary (`getgrouplist`).
 pub fn user_group_ids(name: &str) -> Result<Vec<u32>> {
     let user = require_user(name)?;
@@ -191,6 +200,11 @@ mod tests {
                 .primary
                 .contains(&"root".to_owned())
         );
+        assert_eq!(
+            attrs_for("root", "root", 0o750).unwrap(),
+            crate::FileAttrs::root(0o750)
+        );
+        assert!(attrs_for("root", "no-such-group-vmgt", 0o750).is_err());
         assert!(user_by_name("no-such-user-vmgt").unwrap().is_none());
         assert!(matches!(
             require_group("no-such-group-vmgt"),

@@ -99,6 +99,49 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Bounded {
     }
 }
 
+/// A long-running program (a server, a relay, Xvfb) started in a process group of its
+/// own; the group is killed by its id on drop.
+#[derive(Debug)]
+pub struct Spawned {
+    child: std::process::Child,
+}
+
+impl Spawned {
+    /// Starts `cmd` with stdin closed (stdout and stderr as the caller set them).
+    pub fn start(mut cmd: Command) -> Self {
+        cmd.process_group(0).stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {:?}: {e}", cmd.get_program()));
+        Spawned { child }
+    }
+
+    /// The child's PID (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The child, e.g. to take its piped stdout.
+    pub fn child_mut(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let pgid = Pid::from_raw(i32::try_from(self.child.id()).expect("pids fit in i32"));
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +171,19 @@ mod tests {
             running
         });
         assert!(!alive, "the grandchild {grandchild} survived the deadline");
+    }
+
+    #[test]
+    fn spawned_groups_die_on_drop() {
+        let mut s = Spawned::start({
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            c
+        });
+        assert!(s.is_running());
+        let pid = s.pid();
+        drop(s);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty(), "pid {pid} still there: {stat}");
     }
 }

@@ -190,6 +190,14 @@ impl TestHost {
         u16::from_str_radix(&self.n.to_string(), 16).expect("decimal digits are hex digits")
     }
 
+    /// `ip netns exec HOST ARGV`: a command to run inside the host's namespace (a Spice
+    /// server, say); start it with [`crate::Spawned`] so it is killed with the test.
+    pub fn command(&self, argv: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", self.host_ns.name()]).args(argv);
+        cmd
+    }
+
     /// The /24 (and /64) number N of this host.
     pub fn n(&self) -> u8 {
         self.n

@@ -65,22 +65,38 @@ impl Drop for TestGroup {
     }
 }
 
-/// A user of the test's own, with a private primary group of the same name, no home
-/// directory and no login shell.
+/// A user of the test's own, with a private primary group of the same name, no login
+/// shell, a locked password unless [`TestUser::set_password`] sets one, and a home
+/// directory only on request.
 #[derive(Debug)]
 pub struct TestUser {
     name: String,
     uid: u32,
     gid: u32,
+    home: bool,
 }
 
 impl TestUser {
-    /// Creates a user `vmgtu<pid>x<n>`.
+    /// Creates a user `vmgtu<pid>x<n>` without a home directory.
     pub fn create() -> Self {
+        Self::create_inner(false)
+    }
+
+    /// Creates a user with a home directory (removed with the user), for programs that
+    /// write to `~/.config` or `~/.cache`, such as a viewer.
+    pub fn create_with_home() -> Self {
+        Self::create_inner(true)
+    }
+
+    fn create_inner(home: bool) -> Self {
         let name = unique_name("u");
         let out = run_passwd_tool(&[
             "useradd",
-            "--no-create-home",
+            if home {
+                "--create-home"
+            } else {
+                "--no-create-home"
+            },
             "--user-group",
             "--shell",
             "/usr/sbin/nologin",
@@ -97,7 +113,39 @@ impl TestUser {
             name,
             uid: info.uid,
             gid: info.gid,
+            home,
         }
+    }
+
+    /// Sets the user's password (`chpasswd`), for sudo rules that ask for it.
+    pub fn set_password(&self, password: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("chpasswd")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("chpasswd (package passwd)");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(format!("{}:{password}\n", self.name).as_bytes())
+            .expect("write to chpasswd");
+        assert!(
+            child.wait().expect("chpasswd").success(),
+            "chpasswd failed for {}",
+            self.name
+        );
+    }
+
+    /// The home directory, when the user was created with one.
+    pub fn home(&self) -> Option<std::path::PathBuf> {
+        if !self.home {
+            return None;
+        }
+        nix::unistd::User::from_name(&self.name)
+            .ok()
+            .flatten()
+            .map(|u| u.dir)
     }
 
     /// The login name.
@@ -118,7 +166,11 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let out = run_passwd_tool(&["userdel", &self.name]);
+        let out = if self.home {
+            run_passwd_tool(&["userdel", "--remove", &self.name])
+        } else {
+            run_passwd_tool(&["userdel", &self.name])
+        };
         if !out.status.success() {
             eprintln!(
                 "warning: userdel {} failed: {}",
