@@ -6,6 +6,16 @@ use std::path::PathBuf;
 /// Everything that can go wrong when vmgate touches the machine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Ruleset text meant for our table touches another table or the whole ruleset.
+    #[error(
+        "refusing to load ruleset text for table inet {table}: the line `{line}` would touch another table or the whole ruleset"
+    )]
+    ForeignRuleset {
+        /// Our table.
+        table: String,
+        /// The offending line.
+        line: String,
+    },
     /// A program could not be started at all (usually: its package is not installed).
     #[error("could not run `{program}`: {source} (is the package that provides it installed?)")]
     Spawn {

@@ -63,6 +63,38 @@ impl NftTable {
         )
     }
 
+    /// Refuses text that would touch anything but our table: a `flush ruleset`, or a
+    /// `table` line naming another table. A wrong name in a caller must not be able to
+    /// replace or wipe someone else's rules.
+    fn only_our_table(&self, table_text: &str) -> Result<()> {
+        for line in table_text.lines() {
+            let mut words = line.split_whitespace();
+            let foreign = match words.next() {
+                // `table FAMILY NAME {`
+                Some("table") => !self.names_us(words.next(), words.next()),
+                // `add|create|delete|destroy|flush|reset KIND FAMILY NAME ...`
+                Some("add" | "create" | "delete" | "destroy" | "flush" | "reset") => {
+                    match words.next() {
+                        Some("ruleset") | None => true,
+                        Some(_kind) => !self.names_us(words.next(), words.next()),
+                    }
+                }
+                _ => false,
+            };
+            if foreign {
+                return Err(Error::ForeignRuleset {
+                    table: self.name.clone(),
+                    line: line.trim().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn names_us(&self, family: Option<&str>, name: Option<&str>) -> bool {
+        family == Some("inet") && name.map(|n| n.trim_end_matches('{')) == Some(self.name.as_str())
+    }
+
     fn nft(&self) -> Cmd {
         Cmd::in_netns("nft", self.netns.as_deref())
     }
@@ -70,6 +102,7 @@ impl NftTable {
     /// Asks the kernel whether the replacing transaction would load (`nft -c -f -`),
     /// without changing anything. The error carries nft's message with line and column.
     pub fn check(&self, table_text: &str) -> Result<()> {
+        self.only_our_table(table_text)?;
         self.nft()
             .args(["-c", "-f", "-"])
             .run(Some(self.replace_transaction(table_text).as_bytes()))
@@ -77,8 +110,10 @@ impl NftTable {
     }
 
     /// Loads `table_text` in one transaction that atomically replaces our table.
+    /// Text that names another table or the whole ruleset is refused before nft runs.
     /// On error the previous table stays in force, unchanged.
     pub fn load(&self, table_text: &str) -> Result<()> {
+        self.only_our_table(table_text)?;
         self.nft()
             .args(["-f", "-"])
             .run(Some(self.replace_transaction(table_text).as_bytes()))
@@ -140,6 +175,37 @@ mod tests {
         assert!(NftTable::new("vmgt_1234_5").is_ok());
         for bad in ["", "1abc", "a b", "a;b", "a}", "x\nflush ruleset"] {
             assert!(NftTable::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn text_for_other_tables_is_refused() {
+        let t = NftTable::new("vmgate").unwrap();
+        assert!(
+            t.only_our_table("table inet vmgate {\n chain c {\n }\n}")
+                .is_ok()
+        );
+        assert!(t.only_our_table("table inet vmgate{\n}").is_ok());
+        assert!(
+            t.only_our_table(
+                "flush set inet vmgate grants4\nadd element inet vmgate grants4 { 1 }"
+            )
+            .is_ok()
+        );
+        for bad in [
+            "flush ruleset",
+            "table inet filter {\n}",
+            "table ip vmgate {\n}",
+            "add table inet other",
+            "delete table inet filter",
+            "table inet vmgate2 {\n}",
+            "delete chain inet filter output",
+            "flush set inet other s",
+        ] {
+            assert!(
+                matches!(t.only_our_table(bad), Err(Error::ForeignRuleset { .. })),
+                "{bad:?} accepted"
+            );
         }
     }
 
