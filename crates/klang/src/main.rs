@@ -384,12 +384,20 @@ fn progress_bar(total_frames: Option<u64>) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(total_frames.unwrap_or(0));
-    let style = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ({eta} left)",
-    )
-    .expect("the template is valid");
-    bar.set_style(style);
+    let (bar, template) = match total_frames {
+        Some(total) => (
+            indicatif::ProgressBar::new(total),
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ({eta} left)",
+        ),
+        // Some Ogg files do not say how long they are: count frames instead.
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} [{elapsed_precise}] {pos} frames",
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).expect("the template is valid"),
+    );
     bar
 }
 
