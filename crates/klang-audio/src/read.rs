@@ -68,7 +68,13 @@ impl AudioReader {
             .format(
                 &hint,
                 stream,
-                &FormatOptions::default(),
+                &FormatOptions {
+                    // Makes the Ogg reader report the true length (from the last
+                    // granule position) rather than the padded one; `decode_next`
+                    // trims the padded last packet to it.
+                    enable_gapless: true,
+                    ..FormatOptions::default()
+                },
                 &MetadataOptions::default(),
             )
             .map_err(|e| match e {
@@ -184,7 +190,14 @@ impl AudioReader {
                 Ok(decoded) => decoded,
                 Err(e) => return Err(self.corrupt(describe(&e))),
             };
-            let frames = decoded.frames();
+            // Lossy codecs pad the last packet (Vorbis by up to a block); the header's
+            // frame count, when there is one, is the true length.
+            let frames = match self.total_frames {
+                Some(total) => decoded
+                    .frames()
+                    .min(total.saturating_sub(self.frames_decoded) as usize),
+                None => decoded.frames(),
+            };
             if frames == 0 {
                 continue;
             }
@@ -205,7 +218,7 @@ impl AudioReader {
                 slot => slot.insert((SampleBuffer::new(capacity as u64, spec), capacity, channels)),
             };
             buf.copy_interleaved_ref(decoded);
-            let samples = buf.samples();
+            let samples = &buf.samples()[..frames * channels];
             if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
                 let frame = self.frames_decoded + (i / channels) as u64;
                 return Err(AudioError::Corrupt {
