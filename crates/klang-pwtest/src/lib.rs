@@ -469,7 +469,12 @@ impl PwSession {
                 "--format",
                 "f32",
             ])
-            .args(["-P", &format!("{{ node.name = \"{node_name}\" }}")])
+            // `stream.capture.sink` lets WirePlumber 0.4 link a capture stream to a sink's
+            // monitor by name; without it, it falls back to the default sink's monitor.
+            .args([
+                "-P",
+                &format!("{{ node.name = \"{node_name}\" stream.capture.sink = true }}"),
+            ])
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
