@@ -336,10 +336,10 @@ fn shelf_alpha(a: f64, sin: f64, slope: f64) -> f64 {
     sin / 2.0 * ((a + 1.0 / a) * (1.0 / slope - 1.0) + 2.0).max(0.0).sqrt()
 }
 
-/// Is slope `S` valid for a shelf of `gain_db` (the square root's argument non-negative)?
+/// Is slope `S` valid for a shelf of `gain_db`? (The square root's argument must be positive, else the poles reach the unit circle.)
 pub fn shelf_slope_valid(slope: f64, gain_db: f64) -> bool {
     let a = 10f64.powf(gain_db / 40.0);
-    slope > 0.0 && (a + 1.0 / a) * (1.0 / slope - 1.0) + 2.0 >= 0.0
+    slope > 0.0 && (a + 1.0 / a) * (1.0 / slope - 1.0) + 2.0 > 1e-9
 }
 
 /// Q of a peaking filter whose bandwidth is `octaves` (cookbook relation, analog prototype).

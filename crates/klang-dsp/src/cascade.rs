@@ -111,9 +111,32 @@ impl<const C: usize> Cascade<C> {
 
 const GROUP: usize = 4;
 
+/// Coefficients broadcast to every lane, so each multiply is a plain vector
+/// multiply with a memory operand (no shuffles in the inner loop).
+#[derive(Clone, Copy)]
+struct Lanes<const C: usize> {
+    b0: [f64; C],
+    b1: [f64; C],
+    b2: [f64; C],
+    a1: [f64; C],
+    a2: [f64; C],
+}
+
+impl<const C: usize> Lanes<C> {
+    fn of(c: &BiquadCoefficients) -> Self {
+        Lanes {
+            b0: [c.b0; C],
+            b1: [c.b1; C],
+            b2: [c.b2; C],
+            a1: [c.a1; C],
+            a2: [c.a2; C],
+        }
+    }
+}
+
 #[inline(always)]
 fn step<const C: usize>(
-    c: &BiquadCoefficients,
+    c: &Lanes<C>,
     s1: &mut [f64; C],
     s2: &mut [f64; C],
     x: [f64; C],
@@ -122,24 +145,61 @@ fn step<const C: usize>(
     for ch in 0..C {
         // Ordered so that the feedback path (y -> s1 -> y) is one multiply and
         // two adds long; the feed-forward products are off the critical path.
-        y[ch] = c.b0 * x[ch] + s1[ch];
-        s1[ch] = (c.b1 * x[ch] + s2[ch]) - c.a1 * y[ch];
-        s2[ch] = c.b2 * x[ch] - c.a2 * y[ch];
+        y[ch] = c.b0[ch] * x[ch] + s1[ch];
+        s1[ch] = (c.b1[ch] * x[ch] + s2[ch]) - c.a1[ch] * y[ch];
+        s2[ch] = c.b2[ch] * x[ch] - c.a2[ch] * y[ch];
     }
     y
 }
 
+/// Runs `N` sections over the frames, skewed: in step `t`, section `k`
+/// works on frame `t − k`, fed by what section `k − 1` produced in step
+/// `t − 1`. The sections of one step are then independent, so their
+/// arithmetic overlaps instead of waiting on each other; the skew is filled at
+/// the start and drained at the end of the block, so nothing is delayed.
+// Index loops mirror the skew's arithmetic (frame t − k) more clearly than iterators.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn run_group<const C: usize, const N: usize>(g: &mut [Section<C>; N], frames: &mut [[f64; C]]) {
-    let c: [BiquadCoefficients; N] = std::array::from_fn(|k| g[k].c);
+    let c: [Lanes<C>; N] = std::array::from_fn(|k| Lanes::of(&g[k].c));
     let mut s1: [[f64; C]; N] = std::array::from_fn(|k| g[k].s1);
     let mut s2: [[f64; C]; N] = std::array::from_fn(|k| g[k].s2);
-    for f in frames.iter_mut() {
-        let mut y = *f;
-        for k in 0..N {
-            y = step(&c[k], &mut s1[k], &mut s2[k], y);
+    let len = frames.len();
+    if len < N {
+        for f in frames.iter_mut() {
+            let mut y = *f;
+            for k in 0..N {
+                y = step(&c[k], &mut s1[k], &mut s2[k], y);
+            }
+            *f = y;
         }
-        *f = y;
+    } else {
+        // pipe[k]: the latest output of section k (for frame t − 1 − k).
+        let mut pipe = [[0.0f64; C]; N];
+        // Fill: steps 0..N-1, where section k runs only once t ≥ k.
+        for t in 0..N - 1 {
+            for k in (0..=t).rev() {
+                let x = if k == 0 { frames[t] } else { pipe[k - 1] };
+                pipe[k] = step(&c[k], &mut s1[k], &mut s2[k], x);
+            }
+        }
+        // Steady state: every section runs, no branches.
+        for t in N - 1..len {
+            let mut next = [[0.0f64; C]; N];
+            next[0] = step(&c[0], &mut s1[0], &mut s2[0], frames[t]);
+            for k in 1..N {
+                next[k] = step(&c[k], &mut s1[k], &mut s2[k], pipe[k - 1]);
+            }
+            frames[t + 1 - N] = next[N - 1];
+            pipe = next;
+        }
+        // Drain: steps len..len+N-1, where section k runs only for frames < len.
+        for t in len..len + N - 1 {
+            for k in (t + 1 - len..N).rev() {
+                pipe[k] = step(&c[k], &mut s1[k], &mut s2[k], pipe[k - 1]);
+            }
+            frames[t + 1 - N] = pipe[N - 1];
+        }
     }
     for k in 0..N {
         g[k].s1 = s1[k];

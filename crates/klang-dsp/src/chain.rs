@@ -14,9 +14,11 @@ use crate::config::{Config, ConfigError, EqBand, FilterType, MAX_SUB_DELAY_MS, S
 use crate::graphic;
 use crate::loudness::{self, LoudnessTable};
 
-/// Frames processed between control updates (volume → loudness coefficients).
-/// 64 frames is 1.3 ms at 48 kHz: loudness follows a volume ramp smoothly.
-const BLOCK: usize = 64;
+/// Frames per internal block (buffers are this long).
+const BLOCK: usize = 1024;
+/// Frames between loudness updates while the volume ramps: 64 frames is
+/// 1.3 ms at 48 kHz, so loudness follows a ramp without audible steps.
+const CONTROL_BLOCK: usize = 64;
 /// Lowest volume; anything below is treated as this (−150 dB is silence for f32).
 pub const MIN_VOLUME_DB: f64 = -150.0;
 
@@ -34,10 +36,13 @@ pub struct Chain {
     fs: f64,
     config: Config,
     input_gain: f64,
-    /// Low cut, PEQ, graphic EQ, tone, loudness (the last `loudness::SECTIONS`
-    /// sections when loudness is enabled).
+    /// Low cut, PEQ, graphic EQ, tone.
     pre: Cascade<2>,
-    loud: Option<(LoudnessTable, usize)>,
+    /// Loudness sections, skipped while they are all identities (at or above
+    /// the reference volume).
+    loudness: Cascade<2>,
+    loud_active: bool,
+    loud: Option<LoudnessTable>,
     /// Attenuation (dB below the loudness reference) the loudness sections are set for.
     loud_att: f64,
     mains: Cascade<2>,
@@ -146,6 +151,10 @@ impl PeakLimiter {
         };
         let released = needed + (self.gain - needed) * self.release;
         self.gain = needed.min(released);
+        // Snap back to exactly 1 once recovered, so the idle fast path resumes.
+        if self.gain > 1.0 - 1e-9 {
+            self.gain = 1.0;
+        }
         self.gain
     }
 }
@@ -221,17 +230,11 @@ impl Chain {
     pub fn new(config: &Config, sample_rate: u32) -> Result<Chain, ChainError> {
         config.validate_for_rate(sample_rate)?;
         let fs = f64::from(sample_rate);
-        let mut pre = pre_sections(config, fs);
-        let loud = if config.loudness.enabled {
-            let start = pre.len();
-            pre.extend([BiquadCoefficients::IDENTITY; loudness::SECTIONS]);
-            Some((
-                LoudnessTable::new(fs, config.loudness.reference_phon),
-                start,
-            ))
-        } else {
-            None
-        };
+        let pre = pre_sections(config, fs);
+        let loud = config
+            .loudness
+            .enabled
+            .then(|| LoudnessTable::new(fs, config.loudness.reference_phon));
         let (mains, sub) = match &config.crossover {
             Some(x) => {
                 let hp = crossover_sections(x.slope, fs, x.freq, PassBand::High);
@@ -256,6 +259,8 @@ impl Chain {
             config: config.clone(),
             input_gain: db_to_gain(config.input_gain_db),
             pre: Cascade::new(&pre),
+            loudness: Cascade::new(&[BiquadCoefficients::IDENTITY; loudness::SECTIONS]),
+            loud_active: false,
             loud,
             loud_att: 0.0,
             mains,
@@ -347,11 +352,18 @@ impl Chain {
     /// Re-tunes the loudness sections if the volume moved by more than 0.05 dB.
     fn update_loudness(&mut self, force: bool) {
         let att = self.attenuation();
-        if let Some((table, start)) = &self.loud
-            && (force || (att - self.loud_att).abs() > 0.05)
+        if let Some(table) = &self.loud
+            && (force
+                || (att - self.loud_att).abs() > 0.05
+                || (att <= 0.0) != (self.loud_att <= 0.0))
         {
-            for (k, c) in table.sections(att).into_iter().enumerate() {
-                self.pre.set_coefficients(start + k, c);
+            let sections = table.sections(att);
+            self.loud_active = sections.iter().any(|c| *c != BiquadCoefficients::IDENTITY);
+            for (k, c) in sections.into_iter().enumerate() {
+                self.loudness.set_coefficients(k, c);
+            }
+            if !self.loud_active {
+                self.loudness.reset();
             }
             self.loud_att = att;
         }
@@ -365,7 +377,12 @@ impl Chain {
         let frames = (input.len() / 2).min(output.len() / outs);
         let mut done = 0;
         while done < frames {
-            let n = (frames - done).min(BLOCK);
+            let step = if self.loud.is_some() && self.volume.remaining > 0 {
+                CONTROL_BLOCK
+            } else {
+                BLOCK
+            };
+            let n = (frames - done).min(step);
             self.update_loudness(false);
             self.process_block(
                 &input[2 * done..2 * (done + n)],
@@ -383,25 +400,69 @@ impl Chain {
             *b = [f64::from(x[0]) * g, f64::from(x[1]) * g];
         }
         self.pre.process(buf);
+        if self.loud_active {
+            self.loudness.process(buf);
+        }
         let [tl, tr, ts] = self.trim;
+        let sb = &mut self.sub_buf[..n];
         if let Some(sub) = &mut self.sub {
-            let sb = &mut self.sub_buf[..n];
             for (s, b) in sb.iter_mut().zip(buf.iter()) {
                 *s = [0.5 * (b[0] + b[1])];
             }
             sub.lp.process(sb);
             self.mains.process(buf);
+            // Delay line (ring buffer), with the sub's gain, polarity and trim.
             let len = sub.ring.len();
-            for (i, out) in output.chunks_exact_mut(3).enumerate() {
-                sub.ring[sub.pos] = sb[i][0];
-                let read = (sub.pos + len - sub.delay) % len;
-                let s = sub.ring[read] * sub.gain;
-                sub.pos = (sub.pos + 1) % len;
+            let k = sub.gain * ts;
+            for s in sb.iter_mut() {
+                sub.ring[sub.pos] = s[0];
+                let read = if sub.pos >= sub.delay {
+                    sub.pos - sub.delay
+                } else {
+                    sub.pos + len - sub.delay
+                };
+                s[0] = sub.ring[read] * k;
+                sub.pos += 1;
+                if sub.pos == len {
+                    sub.pos = 0;
+                }
+            }
+        }
+        let has_sub = self.sub.is_some();
+        let c = self.limiter.ceiling_f32;
+        // Fast path: steady volume and an idle limiter that this block will not
+        // wake (checked on the block's peak): no per-sample recursion.
+        let steady = self.volume.remaining == 0 && self.limiter.gain == 1.0 && {
+            let mut peak = buf
+                .iter()
+                .fold(0.0f64, |m, b| m.max(b[0].abs() * tl).max(b[1].abs() * tr));
+            if has_sub {
+                peak = sb.iter().fold(peak, |m, s| m.max(s[0].abs()));
+            }
+            peak * self.volume.gain <= self.limiter.ceiling
+        };
+        if steady {
+            let v = self.volume.gain;
+            let (gl, gr) = (tl * v, tr * v);
+            if has_sub {
+                for ((b, s), out) in buf.iter().zip(sb.iter()).zip(output.chunks_exact_mut(3)) {
+                    out[0] = ((b[0] * gl) as f32).clamp(-c, c);
+                    out[1] = ((b[1] * gr) as f32).clamp(-c, c);
+                    out[2] = ((s[0] * v) as f32).clamp(-c, c);
+                }
+            } else {
+                for (b, out) in buf.iter().zip(output.chunks_exact_mut(2)) {
+                    out[0] = ((b[0] * gl) as f32).clamp(-c, c);
+                    out[1] = ((b[1] * gr) as f32).clamp(-c, c);
+                }
+            }
+        } else if has_sub {
+            for ((b, s), out) in buf.iter().zip(sb.iter()).zip(output.chunks_exact_mut(3)) {
                 let v = self.volume.next();
-                let y = [buf[i][0] * tl * v, buf[i][1] * tr * v, s * ts * v];
-                let peak = y[0].abs().max(y[1].abs()).max(y[2].abs());
-                let lg = self.limiter.gain_for(peak);
-                let c = self.limiter.ceiling_f32;
+                let y = [b[0] * tl * v, b[1] * tr * v, s[0] * v];
+                let lg = self
+                    .limiter
+                    .gain_for(y[0].abs().max(y[1].abs()).max(y[2].abs()));
                 for (o, y) in out.iter_mut().zip(y) {
                     *o = ((y * lg) as f32).clamp(-c, c);
                 }
@@ -411,7 +472,6 @@ impl Chain {
                 let v = self.volume.next();
                 let y = [b[0] * tl * v, b[1] * tr * v];
                 let lg = self.limiter.gain_for(y[0].abs().max(y[1].abs()));
-                let c = self.limiter.ceiling_f32;
                 out[0] = ((y[0] * lg) as f32).clamp(-c, c);
                 out[1] = ((y[1] * lg) as f32).clamp(-c, c);
             }
@@ -427,7 +487,7 @@ impl Chain {
             re: self.input_gain * self.volume.gain,
             im: 0.0,
         };
-        for c in self.pre.coefficients() {
+        for c in self.pre.coefficients().chain(self.loudness.coefficients()) {
             pre = pre * c.response(fs, f);
         }
         let mut mains = pre;

@@ -408,6 +408,45 @@ fn span_of_field(text: &str, field: &str) -> Option<usize> {
     best
 }
 
+/// The path of the deepest key or value written at byte `offset` (for serde
+/// errors, which carry a span but no field path).
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(table: &DeTable<'_>, offset: usize, path: &str, best: &mut Option<(usize, String)>) {
+        for (k, v) in table.iter() {
+            let p = if path.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{path}.{}", k.get_ref())
+            };
+            let depth = p.len();
+            let hit = |r: std::ops::Range<usize>| r.contains(&offset) || r.start == offset;
+            if (hit(k.span()) || hit(v.span())) && best.as_ref().is_none_or(|(d, _)| depth >= *d) {
+                *best = Some((depth, p.clone()));
+            }
+            match v.get_ref() {
+                DeValue::Table(t) => walk(t, offset, &p, best),
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let ip = format!("{p}[{i}]");
+                        if hit(item.span()) && best.as_ref().is_none_or(|(d, _)| ip.len() >= *d) {
+                            *best = Some((ip.len(), ip.clone()));
+                        }
+                        if let DeValue::Table(t) = item.get_ref() {
+                            walk(t, offset, &ip, best);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let mut best = None;
+    walk(doc.get_ref(), offset, "", &mut best);
+    best.map(|(_, p)| p)
+}
+
 /// A field path built while validating.
 #[derive(Debug, Clone, Default)]
 struct Path(String);
@@ -511,10 +550,14 @@ impl Config {
             } else {
                 "see the example configuration in the README"
             };
+            let field = e
+                .span()
+                .and_then(|sp| field_at(text, sp.start))
+                .unwrap_or_default();
             ConfigError {
                 line,
                 column,
-                field: String::new(),
+                field,
                 message,
                 help: help.to_string(),
             }
