@@ -224,6 +224,17 @@ fn load_config(args: &ChainArgs) -> Result<LoadedConfig, Failure> {
         (None, Some(preset)) => preset,
         (Some((mut config, base_label)), Some((preset, preset_label))) => {
             // The configuration describes the speakers; the preset adds a voicing.
+            let rest = Config {
+                input_gain_db: 0.0,
+                eq: Vec::new(),
+                graphic_eq: Config::default().graphic_eq,
+                ..preset.clone()
+            };
+            if rest != Config::default() {
+                eprintln!(
+                    "klang: note: with --config, only the EQ, graphic EQ and preamp of {preset_label} are used; its other settings are ignored"
+                );
+            }
             config.input_gain_db += preset.input_gain_db;
             config.eq.extend(preset.eq);
             for (g, p) in config

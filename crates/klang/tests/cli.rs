@@ -206,6 +206,60 @@ fn apo_preset_file_is_applied() {
 }
 
 #[test]
+fn config_plus_preset_adds_the_presets_eq() {
+    let d = tempfile::tempdir().unwrap();
+    let speakers = "[crossover]\nfreq = 80\nslope = \"LR4\"\n[[eq]]\ntype = \"peak\"\nfreq = 200\ngain_db = -4.0\n";
+    let apo = "Preamp: -3.0 dB\nFilter 1: ON PK Fc 1000 Hz Gain 5.0 dB Q 1.00\n";
+    std::fs::write(d.path().join("speakers.toml"), speakers).unwrap();
+    std::fs::write(d.path().join("voicing.txt"), apo).unwrap();
+    let freqs = [200.0, 1000.0];
+    write_sines(&d.path().join("in.wav"), RATE, 1.5, &freqs, 0.05);
+    let out = klang(
+        d.path(),
+        &[
+            "process",
+            "in.wav",
+            "out.wav",
+            "--config",
+            "speakers.toml",
+            "--preset",
+            "voicing.txt",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut combined = Config::from_toml(speakers).unwrap();
+    let preset = klang_dsp::parse_preset(apo).unwrap();
+    combined.input_gain_db += preset.input_gain_db;
+    combined.eq.extend(preset.eq);
+    let want = chain_response(&combined, RATE, 0.0, &freqs).unwrap();
+    let (channels, _, samples) = read_wav(&d.path().join("out.wav"));
+    assert_eq!(channels, 3, "the configuration's crossover stays");
+    for (k, &f) in freqs.iter().enumerate() {
+        let got = db(amplitude(&samples, channels, 0, RATE, f) / 0.05);
+        assert!(
+            (got - want[0].magnitude_db[k]).abs() < 0.1,
+            "{f} Hz: {got} dB vs {}",
+            want[0].magnitude_db[k]
+        );
+    }
+    // A preset with more than a voicing: klang says what it leaves out.
+    let out = klang(
+        d.path(),
+        &[
+            "response",
+            "--config",
+            "speakers.toml",
+            "--preset",
+            "late-night",
+            "--out",
+            "r.svg",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ignored"), "{}", stderr(&out));
+}
+
+#[test]
 fn flac_input_keeps_its_rate_and_length() {
     let d = tempfile::tempdir().unwrap();
     let wav = d.path().join("in.wav");
