@@ -1,6 +1,7 @@
 //! Connecting as an exact uid, gid and group list: `setpriv --reuid U --regid G
-//! --groups ...|--clear-groups -- socat ...`, optionally inside a network namespace, with
-//! a bounded time, the child started and killed by its PID.
+//! --groups ...|--clear-groups --inh-caps=-all -- /usr/bin/env -- socat ...`, optionally
+//! inside a network namespace, with a bounded time, the child started and killed by its
+//! PID.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -83,8 +84,11 @@ impl Probe {
         self
     }
 
-    /// `[ip netns exec NS] setpriv --reuid U --regid G --groups ...|--clear-groups -- ARGV`,
-    /// for running any program (a viewer, `vmgate connect`) with exactly these ids.
+    /// `[ip netns exec NS] setpriv --reuid U --regid G --groups ...|--clear-groups
+    /// --inh-caps=-all -- /usr/bin/env -- ARGV`, for running any program (a viewer,
+    /// `vmgate connect`) with exactly these ids and no capabilities. The `env` step matters:
+    /// setpriv itself still holds root's capabilities when it execs, so without it a
+    /// user could "run" a file whose mode forbids him.
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut full: Vec<String> = Vec::new();
         if let Some(ns) = &self.netns {
@@ -109,7 +113,10 @@ impl Probe {
                     .join(","),
             );
         }
-        full.push("--".into());
+        // setpriv keeps root's effective capabilities until its own exec, so it would run
+        // a program the user may not execute (CAP_DAC_OVERRIDE). `env` is executed first
+        // and then execs ARGV as the plain user, so file modes are checked as for him.
+        full.extend(["--inh-caps=-all", "--", "/usr/bin/env", "--"].map(String::from));
         full.extend(argv.iter().map(|s| (*s).to_owned()));
         let mut cmd = Command::new(&full[0]);
         cmd.args(&full[1..]);
@@ -301,7 +308,7 @@ mod tests {
             .collect();
         assert_eq!(
             argv.join(" "),
-            "ip netns exec ns1 setpriv --reuid 1001 --regid 2002 --groups 3,4 -- true"
+            "ip netns exec ns1 setpriv --reuid 1001 --regid 2002 --groups 3,4 --inh-caps=-all -- /usr/bin/env -- true"
         );
         let cmd = Probe::as_ids(1, 2).command(&["true"]);
         assert!(cmd.get_args().any(|a| a == "--clear-groups"));

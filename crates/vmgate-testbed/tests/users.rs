@@ -58,3 +58,25 @@ fn e2e_users_groups_homes_and_passwords_come_and_go() {
     assert!(users::group_by_name(&group_name).unwrap().is_none());
     assert!(!home.exists());
 }
+
+/// Regression: `setpriv --reuid` alone keeps root's effective capabilities until its exec,
+/// so a probe could run a 0750 root:root file as an ordinary user. The probe must be
+/// refused exactly as the user would be.
+#[test]
+fn e2e_regression_probe_cannot_execute_a_file_the_user_may_not() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let user = TestUser::create();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("true");
+    std::fs::copy("/bin/true", &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let r = Probe::as_user(&user).run(&[bin.to_str().unwrap()], std::time::Duration::from_secs(5));
+    assert!(
+        !r.success() && r.stderr.contains("Permission denied"),
+        "{r:?}"
+    );
+    let r = Probe::root().run(&[bin.to_str().unwrap()], std::time::Duration::from_secs(5));
+    assert!(r.success(), "root may run it: {r:?}");
+}
