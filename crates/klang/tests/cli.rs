@@ -123,6 +123,10 @@ fn check_measured_gains(
     args.extend_from_slice(extra_args);
     let out = klang(dir, &args);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Not a terminal: no progress bar, just the one-line summary.
+    let msg = stderr(&out);
+    assert!(!msg.contains('\u{1b}') && !msg.contains('\r'), "{msg:?}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
     let (channels, rate, samples) = read_wav(&dir.join("out.wav"));
     assert_eq!(rate, RATE);
     assert_eq!(samples.len() / channels, 2 * RATE as usize, "output length");
