@@ -373,3 +373,24 @@ fn writer_rejects_partial_frames_and_bad_dirs() {
         "{err}"
     );
 }
+
+#[test]
+fn flac_24_bit_and_mono_ogg() {
+    let d = dir();
+    let wav = d.path().join("in24.wav");
+    let flac = d.path().join("in24.flac");
+    write_int_wav(&wav, 24, 2, FRAMES);
+    sox(&[&wav, &flac]);
+    let (_, from_wav) = read_all(&wav, 4096).unwrap();
+    let (_, from_flac) = read_all(&flac, 4096).unwrap();
+    assert_eq!(from_flac, from_wav, "24-bit FLAC is lossless");
+
+    let mono = d.path().join("mono.wav");
+    let ogg = d.path().join("mono.ogg");
+    write_int_wav(&mono, 16, 1, FRAMES);
+    sox(&[&mono, &ogg]);
+    let (reader, samples) = read_all(&ogg, 4096).unwrap();
+    assert_eq!(reader.source_channels(), 1);
+    assert_eq!(samples.len(), FRAMES * 2);
+    assert!(samples.chunks_exact(2).all(|f| f[0] == f[1]));
+}
