@@ -17,7 +17,7 @@ set -euo pipefail
 packages_of() {
   case "$1" in
     build)    echo "build-essential pkg-config" ;;
-    vmgate)   echo "nftables sudo iproute2 util-linux passwd procps kmod socat hello" ;;
+    vmgate)   echo "nftables sudo iproute2 util-linux passwd procps kmod socat hello systemd" ;;
     klang)    echo "sox time hyperfine" ;;
     pipewire) echo "pipewire pipewire-bin wireplumber pipewire-pulse dbus pulseaudio-utils libpipewire-0.3-dev libspa-0.2-dev libclang-dev clang" ;;
     # qemu-system-* come from bookworm-backports, the suite of the machine's qemu-utils (see below).
