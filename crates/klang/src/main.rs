@@ -343,6 +343,19 @@ fn process(
         error: e.into(),
     })?;
     let rate = reader.sample_rate();
+    let supported = klang_dsp::config::MIN_SAMPLE_RATE..=klang_dsp::config::MAX_SAMPLE_RATE;
+    if !supported.contains(&rate) {
+        return Err(Failure {
+            code: EXIT_INPUT,
+            error: anyhow!(
+                "{}: sample rate {rate} Hz is outside what klang processes ({} to {} Hz); resample first, e.g. `sox {} -r 48000 OUT.wav`",
+                input.display(),
+                supported.start(),
+                supported.end(),
+                input.display()
+            ),
+        });
+    }
     let mut chain = build_chain(&loaded, rate)?;
     apply_volume(&mut chain, args.volume_db, loaded.config.volume.max_db);
     let channels = chain.output_channels();

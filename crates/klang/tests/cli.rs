@@ -301,6 +301,20 @@ fn corrupt_input_is_named_and_nothing_is_written() {
 }
 
 #[test]
+fn unsupported_sample_rate_blames_the_input() {
+    let d = tempfile::tempdir().unwrap();
+    write_sines(&d.path().join("phone.wav"), 8_000, 0.5, &[440.0], 0.1);
+    let out = klang(d.path(), &["process", "phone.wav", "out.wav"]);
+    let msg = stderr(&out);
+    assert_eq!(code(&out), 4, "{msg}");
+    assert!(
+        msg.contains("phone.wav") && msg.contains("8000 Hz"),
+        "{msg}"
+    );
+    assert_eq!(names(d.path()), ["phone.wav"]);
+}
+
+#[test]
 fn bad_config_names_file_line_and_field_and_nothing_is_written() {
     let d = tempfile::tempdir().unwrap();
     write_sines(&d.path().join("in.wav"), RATE, 0.5, &[1000.0], 0.1);
