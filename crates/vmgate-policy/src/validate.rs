@@ -8,7 +8,7 @@ use std::ops::Range;
 use jiff::tz::TimeZone;
 use toml::Spanned;
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::directory::{Directory, GroupEntry, UserEntry};
 use crate::policy::{
     Console, Defaults, Grant, GroupRef, Pin, Policy, PortRange, Principal, Server,
@@ -68,14 +68,13 @@ pub fn check(input: &CheckInput<'_>, dir: &dyn Directory) -> Result<Policy, Diag
         }
     };
     let mut v = Validator {
-        src: Source {
-            name: input.file,
-            text: input.text,
-        },
         dir,
         diags: Vec::new(),
         users: BTreeMap::new(),
         groups: BTreeMap::new(),
+        line_starts: std::iter::once(0)
+            .chain(input.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
     };
     let policy = v.policy(raw, &input.system_timezone);
     if v.diags.is_empty() {
@@ -88,11 +87,12 @@ pub fn check(input: &CheckInput<'_>, dir: &dyn Directory) -> Result<Policy, Diag
 }
 
 struct Validator<'a> {
-    src: Source<'a>,
     dir: &'a dyn Directory,
     diags: Vec<Diagnostic>,
     users: BTreeMap<String, Option<UserEntry>>,
     groups: BTreeMap<String, Option<GroupEntry>>,
+    /// Byte offsets where lines start: grants record their line cheaply.
+    line_starts: Vec<usize>,
 }
 
 fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
@@ -718,7 +718,7 @@ impl Validator<'_> {
                 None
             }
         });
-        let (line, _) = self.src.line_col(g.span().start);
+        let line = self.line_starts.partition_point(|&o| o <= g.span().start);
         Grant {
             line,
             users: r.users.iter().map(|s| s.get_ref().clone()).collect(),

@@ -230,7 +230,7 @@ proptest! {
             };
             let gid = if special { SPECIAL } else { 100 };
             let addrs = server_addrs(&spec, server % spec.servers.len());
-            let daddr = if addr_i as usize >= addrs.len() + 1 {
+            let daddr = if addr_i as usize > addrs.len() {
                 "10.200.99.1".parse().unwrap()
             } else {
                 addrs[addr_i as usize % addrs.len()]

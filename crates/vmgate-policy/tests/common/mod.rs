@@ -48,6 +48,7 @@ pub fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
 }
 
 /// A network namespace of the test's own, deleted on drop.
+#[derive(Debug)]
 pub struct Netns(pub String);
 
 impl Netns {
