@@ -222,6 +222,54 @@ impl<P: Processor> RtCore<P> {
 mod tests {
     use super::*;
     use crate::demo::Gain;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    /// Counts allocations and frees made by a thread while it is inside [`counting`].
+    struct Counting;
+
+    thread_local! {
+        static ACTIVE: Cell<bool> = const { Cell::new(false) };
+        static EVENTS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn note() {
+        if ACTIVE.with(Cell::get) {
+            EVENTS.with(|e| e.set(e.get() + 1));
+        }
+    }
+
+    // SAFETY: forwards to the system allocator unchanged; only counts.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note();
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            note();
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note();
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    /// Runs `f` and returns how many allocations and frees it made on this thread.
+    fn counting(f: impl FnOnce()) -> usize {
+        EVENTS.with(|e| e.set(0));
+        ACTIVE.with(|a| a.set(true));
+        f();
+        ACTIVE.with(|a| a.set(false));
+        EVENTS.with(Cell::get)
+    }
 
     struct Rig {
         core: RtCore<Gain>,
@@ -359,6 +407,48 @@ mod tests {
         assert!((c[frames - 1] - 0.5).abs() < 1e-3, "sub {}", c[frames - 1]);
         assert_eq!(c, d);
         assert!(a[frames - 1].abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_real_time_path_never_allocates_or_frees() {
+        let mut rig = rig(-6.0, 48_000);
+        let frames = 1024;
+        let (l, r) = (vec![0.25f32; frames], vec![0.25f32; frames]);
+        let mut bufs = [
+            vec![0.0; frames],
+            vec![0.0; frames],
+            vec![0.0; frames],
+            vec![0.0; frames],
+        ];
+        let replacement = Box::new(Gain::new(0.0));
+        assert!(rig.controls.push(-3.0).is_ok());
+        assert!(rig.replaced.push((replacement, 48_000)).is_ok());
+        let [a, b, c, d] = &mut bufs;
+        let mut outs = [
+            Some(&mut a[..]),
+            Some(&mut b[..]),
+            Some(&mut c[..]),
+            Some(&mut d[..]),
+        ];
+        let events = counting(|| {
+            // A control, a replacement (the old processor leaves through the ring), a rate
+            // change (the processor leaves to be retuned), silence, and normal cycles.
+            for (i, rate) in [48_000, 48_000, 96_000, 96_000].into_iter().enumerate() {
+                rig.core.run(
+                    rate,
+                    Some(i as u64 * frames as u64),
+                    frames,
+                    [Some(&l), Some(&r)],
+                    &mut outs,
+                );
+            }
+        });
+        assert_eq!(events, 0, "allocations or frees in the real-time path");
+        assert!(matches!(rig.outgoing.pop(), Ok(Outgoing::Retired(_))));
+        assert!(matches!(
+            rig.outgoing.pop(),
+            Ok(Outgoing::Retune(_, 96_000))
+        ));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use klang_live::{Engine, EngineConfig, OutputState, Processor, RouteRule};
 use klang_pwtest::{PwSession, Recording, Tone, analysis};
 
 fn session() -> (PwSession, u32) {
-    let pw = PwSession::start().expect("start a private PipeWire session");
+    let pw =
+        PwSession::start_as_test_user().expect("start a private PipeWire session as a test user");
     pw.null_sink("speakers").expect("speakers");
     let sub = pw.null_sink("subwoofer").expect("subwoofer");
     (pw, sub)
@@ -92,6 +93,28 @@ fn e2e_gain_reaches_the_speakers_within_a_tenth_of_a_db_and_the_copy_at_its_leve
     let stats = engine.stats();
     assert_eq!(stats.sample_rate, 48_000);
     assert_eq!(stats.quantum, 1024);
+    assert!(
+        stats.cycles > 50 && stats.load > 0.0 && stats.load < 1.0,
+        "{stats:?}"
+    );
+
+    // Live control through the handle, then a whole new processor: both land.
+    let handle = engine.handle();
+    let short = pw
+        .write_tone("short.wav", &Tone::new(48_000, 0.5).with(1000.0, 0.5))
+        .unwrap();
+    handle.send(-20.0).unwrap();
+    handle.take_peaks();
+    pw.play(&short, Some("klang"), &[]).unwrap().wait().unwrap();
+    let peak = handle.take_peaks().peak_mains;
+    assert!(
+        (analysis::db(f64::from(peak)) - (analysis::db(0.5) - 20.0)).abs() < 0.1,
+        "after a control: {peak}"
+    );
+    handle.replace_processor(Gain::new(0.0)).unwrap();
+    pw.play(&short, Some("klang"), &[]).unwrap().wait().unwrap();
+    let peak = handle.take_peaks().peak_mains;
+    assert!((peak - 0.5).abs() < 0.005, "after a replacement: {peak}");
     assert!(
         stats.cycles > 50 && stats.load > 0.0 && stats.load < 1.0,
         "{stats:?}"

@@ -23,8 +23,9 @@
 //! # Ok::<(), klang_pwtest::HarnessError>(())
 //! ```
 //!
-//! The session runs as the calling user (root in CI), which PipeWire allows; see
-//! [`PwSession::start`].
+//! [`PwSession::start`] runs the daemons as the calling user; [`PwSession::start_as_test_user`]
+//! (root only) creates a throw-away system user, runs every daemon and helper as that user,
+//! and deletes the user again on drop, which is how a real desktop session looks.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -147,7 +148,73 @@ impl Drop for Process {
 pub struct PwSession {
     /// Daemons in start order; stopped in reverse.
     daemons: Vec<Process>,
+    /// The user the daemons and helpers run as, when not the caller. Declared after
+    /// `daemons` and deleted in `Drop` after they are stopped.
+    user: Option<TestUser>,
     dir: tempfile::TempDir,
+}
+
+/// A system user created for one session, deleted on drop.
+#[derive(Debug)]
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> Result<Self, HarnessError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(HarnessError::Failed {
+                command: "create a test user".into(),
+                output: "creating a user needs root: run the end-to-end tests as root (as CI does)"
+                    .into(),
+            });
+        }
+        // Unique per process and session; at most 32 characters for useradd.
+        let name = format!("klangpw{}", unique().replace('-', "x"));
+        run_checked(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            &name,
+        ]))?;
+        let user = nix::unistd::User::from_name(&name)
+            .ok()
+            .flatten()
+            .ok_or_else(|| HarnessError::Failed {
+                command: format!("getpwnam {name}"),
+                output: "the user just created is not in the passwd database".into(),
+            })?;
+        Ok(TestUser {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        })
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = run_checked(Command::new("userdel").arg(&self.name));
+    }
+}
+
+fn run_checked(cmd: &mut Command) -> Result<String, HarnessError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().map_err(|e| HarnessError::Spawn {
+        program: program.clone(),
+        source: e,
+    })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(HarnessError::Failed {
+            command: program,
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
 }
 
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,6 +224,23 @@ impl PwSession {
     /// new runtime directory and waits until WirePlumber has published its "default"
     /// metadata and the Pulse socket exists, i.e. the session is ready for clients.
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with(None)
+    }
+
+    /// Like [`PwSession::start`], but as a new system user (`klangpw<pid>x<n>`) that owns
+    /// the runtime directory; the user is deleted when the session is dropped. Needs root.
+    /// Clients in the calling process (an engine under test) can still connect through
+    /// [`PwSession::socket`], as root may.
+    pub fn start_as_test_user() -> Result<Self, HarnessError> {
+        Self::start_with(Some(TestUser::create()?))
+    }
+
+    /// The name of the session's test user, if it has one.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.name.as_str())
+    }
+
+    fn start_with(user: Option<TestUser>) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("klang-pw.")
             .tempdir()
@@ -166,11 +250,23 @@ impl PwSession {
             })?;
         let mut session = PwSession {
             daemons: Vec::new(),
+            user,
             dir,
         };
+        let mut owned = vec![session.dir.path().to_owned()];
         for sub in ["config", "state", "data", "cache"] {
             let path = session.dir.path().join(sub);
-            std::fs::create_dir(&path).map_err(|e| HarnessError::Io { path, source: e })?;
+            std::fs::create_dir(&path).map_err(|e| HarnessError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            owned.push(path);
+        }
+        if let Some(u) = &session.user {
+            for path in owned {
+                std::os::unix::fs::chown(&path, Some(u.uid), Some(u.gid))
+                    .map_err(|e| HarnessError::Io { path, source: e })?;
+            }
         }
         let bus = session.dir.path().join("bus");
         session.daemon(
@@ -237,6 +333,14 @@ impl PwSession {
                 format!("unix:path={}", d.join("bus").display()),
             )
             .stdin(Stdio::null());
+        if let Some(u) = &self.user {
+            use std::os::unix::process::CommandExt;
+            // As root, std also drops the supplementary groups when it changes the uid.
+            cmd.uid(u.uid)
+                .gid(u.gid)
+                .env("USER", &u.name)
+                .env("LOGNAME", &u.name);
+        }
         cmd
     }
 
@@ -508,6 +612,7 @@ impl Drop for PwSession {
         while let Some(mut p) = self.daemons.pop() {
             p.terminate();
         }
+        // The test user (if any) is deleted by its own Drop, after the daemons are gone.
     }
 }
 

@@ -55,3 +55,36 @@ fn e2e_session_processes_are_gone_after_drop() {
         );
     }
 }
+
+#[test]
+fn e2e_session_as_a_test_user_runs_every_daemon_as_that_user_and_removes_it() {
+    let pw = PwSession::start_as_test_user().expect("start the session as a test user");
+    let user = pw.user().expect("a test user").to_owned();
+    let uid = nix::unistd::User::from_name(&user)
+        .unwrap()
+        .expect("the user exists")
+        .uid
+        .as_raw();
+    for pid in pw.pids() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            line.split_whitespace()
+                .skip(1)
+                .all(|id| id == uid.to_string()),
+            "pid {pid}: {line}"
+        );
+    }
+    pw.null_sink("speakers")
+        .expect("a null sink, as the test user");
+    assert!(
+        pw.output("pw-cli", &["info", "0"])
+            .unwrap()
+            .contains(&format!("user-name: \"{user}\""))
+    );
+    drop(pw);
+    assert!(
+        nix::unistd::User::from_name(&user).unwrap().is_none(),
+        "user {user} left behind"
+    );
+}
