@@ -38,3 +38,27 @@ pub fn find(name: &str) -> Option<&'static str> {
 pub fn names() -> String {
     PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses() {
+        for (name, _, text) in PRESETS {
+            if !text.is_empty() {
+                klang_dsp::config::Config::from_toml(text)
+                    .unwrap_or_else(|e| panic!("built-in preset {name}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_flag_help_lists_exactly_these_presets() {
+        let help = format!("A built-in preset name ({})", names());
+        assert!(
+            include_str!("main.rs").contains(&help),
+            "update the --preset doc comment in main.rs to: {help}"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! The help text is generated from the flag definitions; snapshots make every change
+//! to the command line visible in review.
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_klang"))
+        .args(args)
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn top_level_help() {
+    insta::assert_snapshot!(help(&["--help"]));
+}
+
+#[test]
+fn process_help() {
+    insta::assert_snapshot!(help(&["process", "--help"]));
+}
+
+#[test]
+fn response_help() {
+    insta::assert_snapshot!(help(&["response", "--help"]));
+}
+
+#[test]
+fn demo_help() {
+    insta::assert_snapshot!(help(&["demo", "--help"]));
+}
