@@ -42,7 +42,6 @@ pub fn units(policy: &Policy, p: &UnitPaths<'_>, next_change: Option<Timestamp>)
         text: format!(
             "[Unit]\n\
              Description=vmgate: load the console gate (nftables table inet {table})\n\
-             Documentation=man:vmgate(8)\n\
              # Loads the last compiled ruleset (numeric ids only): boot never waits\n\
              # for a user directory, and no console port is open before it runs.\n\
              DefaultDependencies=no\n\
@@ -70,7 +69,6 @@ pub fn units(policy: &Policy, p: &UnitPaths<'_>, next_change: Option<Timestamp>)
         text: format!(
             "[Unit]\n\
              Description=vmgate: recompile and apply the policy\n\
-             Documentation=man:vmgate(8)\n\
              After=network-online.target nss-user-lookup.target vmgate-ruleset.service\n\
              Wants=network-online.target\n\
              \n\
@@ -122,7 +120,6 @@ pub fn units(policy: &Policy, p: &UnitPaths<'_>, next_change: Option<Timestamp>)
         text: format!(
             "[Unit]\n\
              Description=vmgate: restore the pinned commands' owner and mode\n\
-             Documentation=man:vmgate(8)\n\
              \n\
              [Service]\n\
              Type=oneshot\n\

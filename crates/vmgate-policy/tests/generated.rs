@@ -126,3 +126,25 @@ fn e2e_every_nft_snapshot_passes_nft_check_in_a_netns_of_its_own() {
         assert!(ok, "nft -c rejects the {tag} ruleset: {out}\n{text}");
     }
 }
+
+#[test]
+fn every_unit_passes_systemd_analyze_verify() {
+    // systemd-analyze checks that ExecStart binaries exist: point vmgate's at
+    // one that does; everything else is the real text.
+    let mut o = PlanOptions::new(common::wednesday());
+    o.vmgate_bin = "/usr/bin/true".into();
+    let p = plan(&common::office(), &o);
+    let dir = std::env::temp_dir().join(format!("vmgate-a-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut paths = Vec::new();
+    for u in &p.units {
+        let path = dir.join(&u.name);
+        std::fs::write(&path, &u.text).unwrap();
+        paths.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["verify", "--man=no"];
+    args.extend(paths.iter().map(String::as_str));
+    let (ok, out) = common::run("systemd-analyze", &args, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok && out.trim().is_empty(), "systemd-analyze verify: {out}");
+}

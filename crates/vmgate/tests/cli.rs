@@ -171,7 +171,9 @@ fn check_reports_every_error_and_exits_2() {
         "policy.toml:12:8: error: port 11 is outside the guard range 1-10",
         "policy.toml:13:22: error: unknown user `no-such-user-vmgate`",
         "policy.toml:13:54: error: `8:00` is not a time HH:MM",
-        "5 problem(s)",
+        // root's primary group is gid 0 on every Linux: found in /etc/passwd.
+        "policy.toml:2:9: error: user `root` is a member of the special group `root`",
+        "6 problem(s)",
     ] {
         assert!(e.contains(needle), "missing `{needle}` in:\n{e}");
     }
