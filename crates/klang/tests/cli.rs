@@ -409,6 +409,45 @@ fn output_appears_only_complete() {
 }
 
 #[test]
+fn killed_mid_run_leaves_only_a_hidden_part_file() {
+    // SIGKILL runs no destructor, so the temporary file stays; it must not look like
+    // the output: hidden, named `.part`, and the target itself never appears.
+    let d = tempfile::tempdir().unwrap();
+    write_sines(&d.path().join("in.wav"), RATE, 60.0, &[440.0], 0.1);
+    std::fs::write(
+        d.path().join("graphic.toml"),
+        "[graphic_eq]\ngains_db = [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -3]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klang"))
+        .args(["process", "in.wav", "out.wav", "--config", "graphic.toml"])
+        .current_dir(d.path())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let part = loop {
+        let part = names(d.path()).into_iter().find(|n| n.ends_with(".part"));
+        if let Some(part) = part {
+            break part;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "klang finished before it could be interrupted; use a longer input"
+        );
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(part.starts_with(".out.wav."), "{part}");
+    let left = names(d.path());
+    assert!(!left.contains(&"out.wav".to_string()), "{left:?}");
+}
+
+#[test]
 fn response_writes_png_and_svg() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("voiced.toml"), VOICED).unwrap();
