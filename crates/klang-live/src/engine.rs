@@ -718,3 +718,91 @@ impl<P: Processor> Housekeeping<P> {
 fn libc_epipe() -> i32 {
     32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{Gain, Split};
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn handles_can_go_to_other_threads() {
+        assert_send_sync::<EngineHandle<Gain>>();
+        assert_send_sync::<EngineHandle<Split>>();
+        assert_send::<Engine<Split>>();
+    }
+
+    #[test]
+    fn a_config_that_would_feed_the_engine_back_into_itself_is_refused() {
+        let c = EngineConfig {
+            mains: Some("klang".into()),
+            ..EngineConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("mains: is the engine's own sink \"klang\""),
+            "{e}"
+        );
+        let c = EngineConfig {
+            mains: Some("a".into()),
+            second: Some("a".into()),
+            ..EngineConfig::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("second: is the same sink as mains")
+        );
+        let c = EngineConfig {
+            routes: vec![RouteRule::default()],
+            ..EngineConfig::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("routes[0]: matches nothing")
+        );
+        let c = EngineConfig {
+            second_gain_db: f32::NAN,
+            ..EngineConfig::default()
+        };
+        assert!(c.validate().is_err());
+        assert!(EngineConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn starting_without_a_pipewire_server_fails_with_a_hint() {
+        let c = EngineConfig {
+            remote: Some("/nonexistent/klang-test/pipewire-0".into()),
+            ..EngineConfig::default()
+        };
+        let e = Engine::start(c, Gain::new(0.0)).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot connect to PipeWire at /nonexistent/klang-test/pipewire-0"),
+            "{e}"
+        );
+        assert!(e.contains("is PipeWire running"), "{e}");
+    }
+
+    /// A processor with a channel layout the engine cannot route.
+    struct Surround;
+    impl Processor for Surround {
+        type Control = ();
+        fn process(&mut self, _: &[f32], _: &mut [f32]) {}
+        fn output_channels(&self) -> usize {
+            6
+        }
+        fn set_sample_rate(&mut self, _: u32) {}
+        fn control(&mut self, (): ()) {}
+    }
+
+    #[test]
+    fn a_processor_with_six_outputs_is_refused_before_connecting() {
+        let e = Engine::start(EngineConfig::default(), Surround).unwrap_err();
+        assert!(matches!(e, LiveError::Channels(6)), "{e}");
+    }
+}

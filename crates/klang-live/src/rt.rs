@@ -105,15 +105,21 @@ impl<P: Processor> RtCore<P> {
     ) {
         let started = Instant::now();
         let stats = Arc::clone(&self.stats);
+        // A clone of the Arc (an atomic increment; never the last reference, so never a
+        // free) lets the stats be used while `self` is borrowed mutably below.
         stats.cycles.fetch_add(1, Relaxed);
-        stats.sample_rate.store(rate, Relaxed);
-        stats.quantum.store(frames as u32, Relaxed);
+        // A cycle that starts later than where the last one ended, by less than a second
+        // and at an unchanged rate, means the graph skipped audio: an xrun. Backward or
+        // larger jumps are the graph restarting or being reconfigured, not dropouts.
         if let (Some(expected), Some(pos)) = (self.expected_position, position) {
-            if pos != expected {
+            let same_rate = stats.sample_rate.load(Relaxed) == rate;
+            if same_rate && pos > expected && pos - expected < u64::from(rate) {
                 stats.xruns.fetch_add(1, Relaxed);
             }
         }
         self.expected_position = position.map(|p| p + frames as u64);
+        stats.sample_rate.store(rate, Relaxed);
+        stats.quantum.store(frames as u32, Relaxed);
 
         // Processors from the main loop first, then the user's replacement, so the newest
         // configuration wins when both arrive in one cycle.

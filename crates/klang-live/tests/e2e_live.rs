@@ -291,6 +291,30 @@ fn e2e_a_stream_of_a_routed_application_ends_up_on_klang_and_others_stay() {
         (peaks.peak_in - 0.5).abs() < 0.01,
         "the engine did not hear the routed app: {peaks:?}"
     );
+
+    // Stopping the engine takes its sink out of the graph.
+    engine.stop();
+    pw.wait_for("the klang sink to go", || {
+        pw.sinks().is_ok_and(|s| !s.contains(&"klang".to_owned()))
+    })
+    .unwrap();
+}
+
+#[test]
+fn e2e_the_engine_notices_when_pipewire_goes_away() {
+    let (mut pw, _) = session();
+    let engine = Engine::start(config(&pw), Gain::new(0.0)).expect("start the engine");
+    let handle = engine.handle();
+    assert!(handle.is_running());
+    assert!(pw.stop_daemon("pipewire"));
+    pw.wait_for("the engine to stop", || !handle.is_running())
+        .unwrap();
+    let error = handle.last_error();
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("object 0")),
+        "{error:?}"
+    );
+    drop(engine); // and dropping it does not hang
 }
 
 /// `pw-link -l` lines of the playback stream whose node name is `pw-play`'s with this app.

@@ -304,6 +304,23 @@ impl PwSession {
         self.daemons.iter().map(Process::pid).collect()
     }
 
+    /// Stops one of the session's daemons ("pipewire", "wireplumber", ...) as a crash or a
+    /// user's `systemctl --user stop` would: SIGTERM, then SIGKILL. Returns false if no
+    /// running daemon has that name.
+    pub fn stop_daemon(&mut self, name: &str) -> bool {
+        match self
+            .daemons
+            .iter_mut()
+            .find(|p| p.name == name && p.child.is_some())
+        {
+            Some(p) => {
+                p.terminate();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The PipeWire socket's absolute path: usable as a client's `remote.name`.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("pipewire-0")
