@@ -113,7 +113,7 @@ impl AudioReader {
             track_id,
             sample_rate,
             source_channels,
-            total_frames: params.n_frames,
+            total_frames: announced_frames(&params),
             pending: Vec::new(),
             pending_pos: 0,
             sample_buf: None,
@@ -256,6 +256,23 @@ impl AudioReader {
             detail,
         }
     }
+}
+
+/// The frame count the header announces, or `None` when it announces none.
+///
+/// Writers that stream a WAV to a pipe cannot go back to fill in the data size and
+/// leave the largest value, 0xFFFFFFFF ("until the end of the file"); that is not a
+/// length, and treating it as one would call every such file truncated.
+fn announced_frames(params: &symphonia::core::codecs::CodecParameters) -> Option<u64> {
+    let frames = params.n_frames?;
+    let bits = params.bits_per_coded_sample.or(params.bits_per_sample);
+    if let (Some(bits), Some(channels)) = (bits, params.channels) {
+        let block = u64::from(bits).div_ceil(8) * channels.count() as u64;
+        if block > 0 && frames.saturating_mul(block) > u64::from(u32::MAX) - block {
+            return None;
+        }
+    }
+    Some(frames)
 }
 
 /// Symphonia's messages, lower-case and without its own "malformed stream:" prefixes

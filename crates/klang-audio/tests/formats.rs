@@ -276,6 +276,23 @@ fn truncated_wav_is_an_error_not_a_short_read() {
 }
 
 #[test]
+fn streamed_wav_with_unknown_length_reads_to_the_end() {
+    // What ffmpeg or arecord write to a pipe: RIFF and data sizes of 0xFFFFFFFF.
+    let d = dir();
+    let p = d.path().join("piped.wav");
+    write_int_wav(&p, 16, 2, FRAMES);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+    bytes[4..8].copy_from_slice(&[0xFF; 4]);
+    bytes[data + 4..data + 8].copy_from_slice(&[0xFF; 4]);
+    std::fs::write(&p, &bytes).unwrap();
+    let (reader, samples) = read_all(&p, 4096).unwrap();
+    assert_eq!(reader.total_frames(), None);
+    assert_eq!(samples.len(), FRAMES * 2);
+    assert!(max_error(&samples, false) < 1.0 / 32_000.0);
+}
+
+#[test]
 fn corrupt_flac_data_is_an_error() {
     let d = dir();
     let wav = d.path().join("in.wav");
