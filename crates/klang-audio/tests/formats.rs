@@ -127,6 +127,16 @@ fn wav_24_bit_stereo() {
 }
 
 #[test]
+fn wav_32_bit_int_stereo() {
+    let d = dir();
+    let p = d.path().join("in32.wav");
+    write_int_wav(&p, 32, 2, FRAMES);
+    let (_, samples) = read_all(&p, 4096).unwrap();
+    assert_eq!(samples.len(), FRAMES * 2);
+    assert!(max_error(&samples, false) < 1e-7);
+}
+
+#[test]
 fn wav_32_bit_float_is_exact() {
     let d = dir();
     let p = d.path().join("in.wav");
