@@ -14,8 +14,8 @@
 # DSP alone is measured by `cargo bench -p klang-dsp`.
 #
 # CamillaDSP (optional, for the lead): set CAMILLADSP=/path/to/camilladsp (built beside
-# the repo, never committed) and the same chain runs through it from raw float files
-# (config written for CamillaDSP 3.x: RawFile capture, File playback).
+# the repo, never committed) and the same chain runs through it, WAV file to WAV file
+# (WavFile capture, File playback with a WAV header; see the hook below).
 #
 # Needs: sox, and for best timing hyperfine and GNU time (`scripts/deps.sh klang`).
 set -euo pipefail
@@ -81,14 +81,15 @@ names=(klang sox)
 cmds=("$klang_cmd" "$sox_cmd")
 
 if [ -n "${CAMILLADSP:-}" ]; then
-  # Hook for the CamillaDSP comparison: same sections from raw float files.
-  sox -V1 "$work/long.wav" -t f32 "$work/long.raw"
+  # Hook for the CamillaDSP comparison: the same sections, WAV in, WAV out. Written for
+  # CamillaDSP 3.x/4.x syntax (WavFile capture, `channels: [..]` pipeline steps); older
+  # releases name the sample format FLOAT32LE: set CAMILLADSP_FORMAT=FLOAT32LE.
   {
     echo "devices:"
     echo "  samplerate: $rate"
     echo "  chunksize: 4096"
-    echo "  capture: {type: RawFile, channels: 2, filename: \"$work/long.raw\", format: FLOAT32LE}"
-    echo "  playback: {type: File, channels: 2, filename: \"$work/camilla-out.raw\", format: FLOAT32LE}"
+    echo "  capture: {type: WavFile, filename: \"$work/long.wav\"}"
+    echo "  playback: {type: File, channels: 2, filename: \"$work/camilla-out.wav\", format: ${CAMILLADSP_FORMAT:-F32_LE}, wav_header: true}"
     echo "filters:"
     for i in "${!freqs[@]}"; do
       echo "  band$i: {type: Biquad, parameters: {type: Peaking, freq: ${freqs[i]}, gain: ${gains[i]}, bandwidth: ${widths[i]}}}"
@@ -97,6 +98,7 @@ if [ -n "${CAMILLADSP:-}" ]; then
     names_yaml=$(for i in "${!freqs[@]}"; do printf 'band%s, ' "$i"; done)
     echo "  - {type: Filter, channels: [0, 1], names: [${names_yaml%, }]}"
   } > "$work/camilla.yml"
+  "$CAMILLADSP" --check "$work/camilla.yml" >&2 || { echo "bench-klang.sh: CamillaDSP rejects $work/camilla.yml (see above)" >&2; exit 1; }
   names+=(camilladsp)
   cmds+=("${pin[*]} $CAMILLADSP $work/camilla.yml")
 fi
