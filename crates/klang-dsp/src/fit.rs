@@ -67,6 +67,10 @@ pub(crate) fn fit_gains(
         for i in 0..n {
             g[i] = (g[i] + d[i]).clamp(-bound, bound);
         }
+        // Least squares need not reach zero residual: stop once the step is negligible.
+        if d.iter().all(|v| v.abs() < 1e-5) {
+            break;
+        }
     }
     g
 }
