@@ -10,7 +10,7 @@
 //! | 1 | writing the output failed, or another run-time error |
 //! | 2 | bad command line (from clap) |
 //! | 3 | the configuration or preset is invalid (message names file, line, field) |
-//! | 4 | the input audio file cannot be read (message names the file) |
+//! | 4 | the input audio cannot be read or has an unsupported sample rate (message names the file) |
 //!
 //! Whatever fails, no output file is left behind half-written: outputs appear under
 //! their names only when complete.
@@ -34,7 +34,7 @@ use std::process::ExitCode;
 #[command(
     version,
     about = "A software speaker processor for the Linux audio chain",
-    after_help = "Exit codes: 0 done, 1 run-time error, 2 bad command line, 3 invalid configuration or preset, 4 unreadable input audio."
+    after_help = "Exit codes: 0 done, 1 run-time error, 2 bad command line, 3 invalid configuration or preset, 4 unreadable or unsupported input audio."
 )]
 struct Cli {
     #[command(subcommand)]
