@@ -410,7 +410,7 @@ impl Biquad {
     pub fn process(&mut self, x: f64) -> f64 {
         let c = &self.coeffs;
         let y = c.b0 * x + self.s1;
-        self.s1 = c.b1 * x - c.a1 * y + self.s2;
+        self.s1 = (c.b1 * x + self.s2) - c.a1 * y;
         self.s2 = c.b2 * x - c.a2 * y;
         y
     }

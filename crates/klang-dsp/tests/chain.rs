@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{RATES, cases, measure_cascade, measure_chain};
+use common::{RATES, heavy_cases, measure_cascade, measure_chain};
 use klang_dsp::config::{Crossover, EqBand, FilterType, GRAPHIC_EQ_FREQS, Slope};
 use klang_dsp::loudness::{FIT_RANGE, ISO_FREQS, iso_compensation};
 use klang_dsp::response::{chain_response, log_frequencies};
@@ -128,7 +128,7 @@ fn graphic_eq_one_slider_and_measured() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
+    #![proptest_config(ProptestConfig::with_cases(heavy_cases(300)))]
 
     #[test]
     fn graphic_eq_centres_within_0_5_db(
@@ -274,7 +274,7 @@ fn any_loud_config() -> impl Strategy<Value = Config> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+    #![proptest_config(ProptestConfig::with_cases(heavy_cases(64)))]
 
     #[test]
     fn output_never_above_the_ceiling(

@@ -18,6 +18,12 @@ pub fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// For expensive properties: `PROPTEST_CASES` may lower the count, but raises
+/// it at most to 4× `default`, so a high global setting keeps the suite quick.
+pub fn heavy_cases(default: u32) -> u32 {
+    cases(default).min(default * 4)
+}
+
 /// Samples needed for the slowest pole of `sections` to decay by 1e-9.
 pub fn settle_samples(sections: &[BiquadCoefficients]) -> usize {
     let mut worst = 0.0f64;
