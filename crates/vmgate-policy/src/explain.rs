@@ -36,9 +36,13 @@ pub struct Explanation {
     /// The grant that admits the user now (1-based index, line, who, when).
     pub grant: Option<GrantRef>,
     /// When the admitting window closes.
-    pub closes_at: Option<String>,
+    pub closes_at: Option<Timestamp>,
     /// When a closed grant opens next.
-    pub next_opening: Option<String>,
+    pub next_opening: Option<Timestamp>,
+    /// `closes_at` in the policy's zone, for people.
+    pub closes_at_local: Option<String>,
+    /// `next_opening` in the policy's zone, for people.
+    pub next_opening_local: Option<String>,
     /// Why, sentence by sentence.
     pub reasons: Vec<String>,
     /// The command the user types, when granted at some time.
@@ -96,6 +100,8 @@ pub fn explain(
         grant: None,
         closes_at: None,
         next_opening: None,
+        closes_at_local: None,
+        next_opening_local: None,
         reasons: Vec::new(),
         command: None,
     };
@@ -149,7 +155,8 @@ pub fn explain(
             if !e.allowed {
                 e.allowed = true;
                 e.grant = Some(gref);
-                e.closes_at = closes.map(|t| local(policy, t));
+                e.closes_at = closes;
+                e.closes_at_local = closes.map(|t| local(policy, t));
             }
         } else {
             let opens = g.schedule.next_edge(tz, at, true);
@@ -195,7 +202,8 @@ pub fn explain(
         ));
     }
     if !e.allowed {
-        e.next_opening = next.map(|t| local(policy, t));
+        e.next_opening = next;
+        e.next_opening_local = next.map(|t| local(policy, t));
     }
     Ok(e)
 }
@@ -225,10 +233,10 @@ impl Explanation {
                 g.number, g.line, g.when
             );
         }
-        if let Some(t) = &self.closes_at {
+        if let Some(t) = &self.closes_at_local {
             let _ = writeln!(s, "  window closes: {t}");
         }
-        if let Some(t) = &self.next_opening {
+        if let Some(t) = &self.next_opening_local {
             let _ = writeln!(s, "  next opening: {t}");
         } else if !self.allowed && self.command.is_some() {
             let _ = writeln!(s, "  next opening: none within two weeks");

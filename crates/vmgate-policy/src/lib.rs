@@ -45,6 +45,7 @@ pub mod diag;
 pub mod directory;
 pub mod example;
 pub mod explain;
+pub mod matrix;
 pub mod nft;
 pub mod plan;
 pub mod policy;

@@ -254,3 +254,47 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 4, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `explain` agrees with `decide`, and its next opening / closing are real edges.
+    #[test]
+    fn explain_agrees_with_decide_and_its_edges_are_real(
+        spec in spec(),
+        now_secs in 1_767_225_600i64..1_830_297_600,
+        u in 0..USERS,
+    ) {
+        let text = toml(&spec);
+        let policy = common::check_text(&text, &directory()).unwrap();
+        let dir = directory();
+        let user = vmgate_policy::Directory::user(&dir, &format!("u{u}")).unwrap().unwrap();
+        let at = Timestamp::from_second(now_secs).unwrap();
+        let tz = policy.defaults.timezone.clone();
+        for c in &policy.consoles {
+            let server = policy.server_of(c);
+            let addr = server.addresses[0];
+            let e = vmgate_policy::explain(&policy, "/etc/vmgate", &user, &c.name, at).unwrap();
+            let d = decide(&policy, user.uid, SPECIAL, addr, c.port, at);
+            prop_assert_eq!(e.allowed, d.allowed, "{} on {} at {}", user.name, c.name, at);
+            // The answer flips exactly at the announced instants.
+            let at_t = |t: Timestamp| decide(&policy, user.uid, SPECIAL, addr, c.port, t).allowed;
+            if let Some(t) = e.next_opening {
+                prop_assert!(!e.allowed && t > at && at_t(t), "opening {} for {} on {}", t, user.name, c.name);
+            }
+            if let Some(t) = e.closes_at {
+                prop_assert!(e.allowed && t > at && at_t(t - SignedDuration::from_secs(1)));
+            }
+            // Recompute the edges with the schedule API and check them against decide.
+            for g in c.grants.iter().filter(|g| g.principal(user.uid).is_some()) {
+                for open in [true, false] {
+                    if let Some(t) = g.schedule.next_edge(&tz, at, open) {
+                        prop_assert!(t > at);
+                        prop_assert_eq!(g.schedule.contains(&tz, t), open);
+                        prop_assert_eq!(g.schedule.contains(&tz, t - SignedDuration::from_secs(1)), !open);
+                    }
+                }
+            }
+        }
+    }
+}

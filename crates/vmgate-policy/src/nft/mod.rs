@@ -14,7 +14,7 @@ mod interp;
 mod json;
 mod text;
 
-pub use interp::{Action, Outcome, Packet, tcp_flags};
+pub use interp::{Action, Evaluator, Outcome, Packet, tcp_flags};
 pub use json::JsonError;
 
 use std::net::IpAddr;
