@@ -215,7 +215,10 @@ impl<P: Processor> RtCore<P> {
         }
 
         let budget = frames as f32 / rate.max(1) as f32;
-        let load = started.elapsed().as_secs_f32() / budget.max(f32::MIN_POSITIVE);
+        let busy = started.elapsed();
+        stats.busy_ns.fetch_add(busy.as_nanos() as u64, Relaxed);
+        stats.frames.fetch_add(frames as u64, Relaxed);
+        let load = busy.as_secs_f32() / budget.max(f32::MIN_POSITIVE);
         stats.load_bits.store(load.to_bits(), Relaxed);
         raise(&stats.max_load_bits, load);
         if load > 1.0 {

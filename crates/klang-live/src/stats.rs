@@ -65,6 +65,22 @@ pub struct StatsSnapshot {
     pub sink_ready: bool,
     /// Cycles in which the processor reported a channel count other than 2 or 3 (silenced).
     pub bad_channel_cycles: u64,
+    /// Frames processed since the start.
+    pub frames: u64,
+    /// Wall-clock time spent inside the process callback since the start, in nanoseconds.
+    pub busy_ns: u64,
+}
+
+impl StatsSnapshot {
+    /// CPU time spent in the callback per second of audio, in seconds (the benchmark's
+    /// "CPU time per second of audio"), or 0 before any audio.
+    pub fn cpu_per_audio_second(&self) -> f64 {
+        if self.frames == 0 || self.sample_rate == 0 {
+            return 0.0;
+        }
+        let audio_seconds = self.frames as f64 / f64::from(self.sample_rate);
+        self.busy_ns as f64 * 1e-9 / audio_seconds
+    }
 }
 
 /// The shared counters. The real-time thread only does relaxed atomic stores and adds.
@@ -78,6 +94,8 @@ pub struct Stats {
     pub(crate) max_load_bits: AtomicU32,
     pub(crate) silent_cycles: AtomicU64,
     pub(crate) bad_channel_cycles: AtomicU64,
+    pub(crate) frames: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
     pub(crate) peak_in_bits: AtomicU32,
     pub(crate) peak_mains_bits: AtomicU32,
     pub(crate) peak_second_bits: AtomicU32,
@@ -120,6 +138,8 @@ impl Stats {
             second: OutputState::from_u8(self.second.load(Relaxed)),
             sink_ready: self.sink_ready.load(Relaxed),
             bad_channel_cycles: self.bad_channel_cycles.load(Relaxed),
+            frames: self.frames.load(Relaxed),
+            busy_ns: self.busy_ns.load(Relaxed),
         }
     }
 
