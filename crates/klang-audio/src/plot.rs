@@ -254,6 +254,42 @@ fn light_frequencies(hi: f64) -> Vec<f64> {
     lines
 }
 
+/// Line width of the `index`-th curve: the first is drawn wider, so where a later
+/// curve lies exactly on it (L under R when only a trim differs) both stay visible.
+fn width(index: usize, base: u32) -> u32 {
+    if index == 0 { base + 2 } else { base }
+}
+
+/// The corner of the magnitude panel that the curves cross least, for the legend.
+fn legend_corner(groups: &[Group<'_>], hi: f64, bottom: f64, top: f64) -> SeriesLabelPosition {
+    // The legend covers roughly the outer quarter of the frequency axis (in octaves)
+    // and a third of the dB range.
+    let span = (hi / LOWEST_HZ).log2();
+    let right = |f: f64| (hi / f).log2() < span * 0.25;
+    let left = |f: f64| (f / LOWEST_HZ).log2() < span * 0.25;
+    let upper = |m: f64| m > top - (top - bottom) / 3.0;
+    let lower = |m: f64| m < bottom + (top - bottom) / 3.0;
+    let count = |in_x: &dyn Fn(f64) -> bool, in_y: &dyn Fn(f64) -> bool| {
+        groups
+            .iter()
+            .flat_map(|g| g.curve.freqs_hz.iter().zip(&g.curve.magnitude_db))
+            .filter(|(f, m)| (bottom..=top).contains(*m) && in_x(**f) && in_y(**m))
+            .count()
+    };
+    // In order of preference: where readers look first.
+    let candidates = [
+        (SeriesLabelPosition::UpperRight, count(&right, &upper)),
+        (SeriesLabelPosition::LowerRight, count(&right, &lower)),
+        (SeriesLabelPosition::LowerLeft, count(&left, &lower)),
+        (SeriesLabelPosition::UpperLeft, count(&left, &upper)),
+    ];
+    let best = candidates.iter().map(|c| c.1).min().unwrap_or(0);
+    candidates
+        .into_iter()
+        .find(|c| c.1 == best)
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
 /// A dB range that shows every curve in the band with some headroom, in 6 dB steps,
 /// at least 24 dB tall and at most 60 dB (steep filter skirts are cut off at the bottom).
 fn magnitude_range(groups: &[Group<'_>], hi: f64) -> (f64, f64) {
@@ -400,7 +436,7 @@ fn draw<DB: DrawingBackend>(
         let mut first = true;
         for s in segments.into_iter().filter(|s| s.len() > 1) {
             let series = mag
-                .draw_series(LineSeries::new(s, c.stroke_width(3)))
+                .draw_series(LineSeries::new(s, c.stroke_width(width(i, 3))))
                 .map_err(e)?;
             if std::mem::take(&mut first) {
                 series.label(g.label.clone()).legend(move |(x, y)| {
@@ -410,7 +446,7 @@ fn draw<DB: DrawingBackend>(
         }
     }
     mag.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_corner(groups, hi, bottom, top))
         .label_font(label_font.clone())
         .background_style(WHITE.mix(0.9))
         .border_style(grid_bold)
@@ -463,8 +499,18 @@ fn draw<DB: DrawingBackend>(
         // stroke across the panel.
         let mut segment: Vec<(f64, f64)> = Vec::new();
         let mut segments = Vec::new();
-        for (&f, &p) in g.curve.freqs_hz.iter().zip(&g.curve.phase_deg) {
-            if !(LOWEST_HZ..=hi).contains(&f) || !p.is_finite() {
+        // Where the output is below the magnitude panel it is practically silent and
+        // its phase means nothing (a delayed sub's phase spins through ±180° dozens of
+        // times up there): leave those stretches out.
+        let points = g
+            .curve
+            .freqs_hz
+            .iter()
+            .zip(&g.curve.phase_deg)
+            .zip(&g.curve.magnitude_db);
+        for ((&f, &p), &m) in points {
+            if !(LOWEST_HZ..=hi).contains(&f) || !p.is_finite() || m.is_nan() || m < bottom {
+                segments.push(std::mem::take(&mut segment));
                 continue;
             }
             let p = wrap_degrees(p);
@@ -478,7 +524,7 @@ fn draw<DB: DrawingBackend>(
         segments.push(segment);
         for s in segments.into_iter().filter(|s| s.len() > 1) {
             phase
-                .draw_series(LineSeries::new(s, c.stroke_width(2)))
+                .draw_series(LineSeries::new(s, c.stroke_width(width(i, 2))))
                 .map_err(e)?;
         }
     }
@@ -509,6 +555,25 @@ mod tests {
                 "10", "20", "50", "100", "200", "500", "1k", "2k", "5k", "10k", "20k"
             ]
         );
+    }
+
+    #[test]
+    fn legend_avoids_the_curves() {
+        let freqs: Vec<f64> = (0..100)
+            .map(|i| 10.0 * 2000f64.powf(f64::from(i) / 99.0))
+            .collect();
+        let flat = Curve {
+            name: "L".into(),
+            magnitude_db: vec![0.0; 100],
+            phase_deg: vec![0.0; 100],
+            freqs_hz: freqs,
+        };
+        let groups = merge_identical(std::slice::from_ref(&flat));
+        let (bottom, top) = magnitude_range(&groups, 20_000.0);
+        assert!(matches!(
+            legend_corner(&groups, 20_000.0, bottom, top),
+            SeriesLabelPosition::LowerRight
+        ));
     }
 
     #[test]
