@@ -396,8 +396,11 @@ impl Chain {
         let n = input.len() / 2;
         let buf = &mut self.buf[..n];
         let g = self.input_gain;
+        // Non-finite input (a corrupt file, a broken source) becomes silence
+        // instead of poisoning the filter state forever.
+        let clean = |v: f32| if v.is_finite() { f64::from(v) * g } else { 0.0 };
         for (b, x) in buf.iter_mut().zip(input.chunks_exact(2)) {
-            *b = [f64::from(x[0]) * g, f64::from(x[1]) * g];
+            *b = [clean(x[0]), clean(x[1])];
         }
         self.pre.process(buf);
         if self.loud_active {

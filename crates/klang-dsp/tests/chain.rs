@@ -366,3 +366,18 @@ fn limiter_releases_smoothly_after_a_peak() {
     assert!(after.windows(2).all(|w| w[1] >= w[0]));
     assert!((after.last().unwrap() - 0.1).abs() < 1e-4);
 }
+
+#[test]
+fn non_finite_input_becomes_silence_not_nan() {
+    let mut c = flat();
+    c.graphic_eq.gains_db[2] = 6.0;
+    c.crossover = Some(Crossover::default());
+    let mut chain = Chain::new(&c, 48_000).unwrap();
+    let mut input = vec![0.25f32; 2 * 2000];
+    input[10] = f32::NAN;
+    input[11] = f32::INFINITY;
+    input[500] = f32::NEG_INFINITY;
+    let mut out = vec![0f32; 3 * 2000];
+    chain.process(&input, &mut out);
+    assert!(out.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+}
