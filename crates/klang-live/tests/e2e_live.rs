@@ -292,6 +292,19 @@ fn e2e_a_stream_of_a_routed_application_ends_up_on_klang_and_others_stay() {
         "the engine did not hear the routed app: {peaks:?}"
     );
 
+    // The sink's own volume (pavucontrol, media keys) scales what the engine hears, as
+    // on a sound card: 50 % in Pulse terms is cubic, 0.125.
+    pw.output("pactl", &["set-sink-volume", "klang", "50%"])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    handle.take_peaks();
+    pw.play(&file, Some("klang"), &[]).unwrap().wait().unwrap();
+    let peak = handle.take_peaks().peak_in;
+    assert!(
+        (peak - 0.5 * 0.125).abs() < 0.003,
+        "with the sink at 50 %: {peak}"
+    );
+
     // Stopping the engine takes its sink out of the graph.
     engine.stop();
     pw.wait_for("the klang sink to go", || {
