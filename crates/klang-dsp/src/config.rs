@@ -624,6 +624,13 @@ impl Config {
                 MAX_EQ_GAIN_DB,
                 "dB",
             )?;
+            if !band.kind.uses_gain() && band.gain_db != 0.0 {
+                return Err(ConfigError::new(
+                    &p.key("gain_db"),
+                    format!("gain_db has no effect on a {:?} filter", band.kind).to_lowercase(),
+                    "remove gain_db, or use type = \"peak\", \"lowshelf\" or \"highshelf\" for a boost or cut",
+                ));
+            }
             if !band.q.is_finite() || band.q <= 0.0 || band.q > MAX_Q {
                 return Err(ConfigError::new(
                     &p.key("q"),

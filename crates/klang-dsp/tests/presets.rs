@@ -7,6 +7,7 @@ use common::measure_chain;
 use klang_dsp::biquad::{BiquadCoefficients as C, q_from_bandwidth};
 use klang_dsp::response::{chain_response, log_frequencies};
 use klang_dsp::{Config, PresetError, apo, parse_preset};
+use proptest::strategy::Strategy;
 
 const AUTOEQ: &str = include_str!("fixtures/autoeq_bookshelf_ParametricEQ.txt");
 const REW: &str = include_str!("fixtures/rew_room_eq.txt");
@@ -145,7 +146,13 @@ fn toml_err(text: &str) -> klang_dsp::ConfigError {
 
 #[test]
 fn toml_errors_have_line_column_field_and_help() {
-    let cases: [(&str, usize, &str, &str); 12] = [
+    let cases: [(&str, usize, &str, &str); 13] = [
+        (
+            "[[eq]]\ntype = \"lowpass\"\nfreq = 100\ngain_db = 3\n",
+            4,
+            "eq[0].gain_db",
+            "no effect",
+        ),
         (
             "[tone]\nbass_db = nan\n",
             2,
@@ -245,4 +252,29 @@ fn default_config_round_trips_through_toml() {
     let c = Config::default();
     assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
     assert_eq!(Config::from_toml("").unwrap(), c);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(common::cases(2000)))]
+
+    /// Arbitrary text never panics the preset parser.
+    #[test]
+    fn parse_preset_never_panics(text in "\\PC{0,200}") {
+        let _ = parse_preset(&text);
+    }
+
+    /// Nor do APO-looking lines with random tokens.
+    #[test]
+    fn apo_lines_never_panic(
+        toks in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec!["ON", "OFF", "PK", "LSC", "HS", "NO", "Fc", "Gain", "Q", "BW", "Oct", "Hz", "dB", "kHz", "6dB", "None", "LS"]).prop_map(String::from),
+                proptest::prelude::any::<f32>().prop_map(|v| v.to_string()),
+                "[a-z0-9.,-]{0,6}",
+            ],
+            0..12,
+        ),
+    ) {
+        let _ = parse_preset(&format!("Preamp: -3 dB\nFilter 1: {}\n", toks.join(" ")));
+    }
 }
