@@ -211,8 +211,8 @@ fn loudness_measured_through_the_processor() {
 
 fn any_band() -> impl Strategy<Value = EqBand> {
     (0usize..8, 20.0f64..20_000.0, -30.0f64..30.0, 0.1f64..20.0).prop_map(
-        |(k, freq, gain_db, q)| EqBand {
-            kind: [
+        |(k, freq, gain_db, q)| {
+            let kind = [
                 FilterType::Peak,
                 FilterType::Lowshelf,
                 FilterType::Highshelf,
@@ -221,11 +221,14 @@ fn any_band() -> impl Strategy<Value = EqBand> {
                 FilterType::Bandpass,
                 FilterType::Notch,
                 FilterType::Allpass,
-            ][k],
-            freq,
-            gain_db,
-            q,
-            slope: None,
+            ][k];
+            EqBand {
+                kind,
+                freq,
+                gain_db: if kind.uses_gain() { gain_db } else { 0.0 },
+                q,
+                slope: None,
+            }
         },
     )
 }
