@@ -32,10 +32,28 @@
 //! - Extra: `Chain::target_volume_db`, `Chain::limiter_reduction_db`,
 //!   `Chain::config`, `Chain::response(f)`, `config::SUPPORTED_SAMPLE_RATES`.
 //!
+//! # Design
+//! - [`biquad`]: pure coefficient design (RBJ cookbook, first-order
+//!   bilinear sections, Butterworth / Linkwitz-Riley cascades) apart from state.
+//! - [`cascade`]: the one processor every filter runs in: transposed direct
+//!   form II, f64 state, frames `[f64; C]`, sections in groups of four run
+//!   *skewed* (section k works on frame t − k) so their feedback latencies
+//!   overlap; filled and drained per block, so there is no latency. State
+//!   below 1e-30 is flushed to zero after each block (never subnormal).
+//! - [`graphic`]: mbeq's 15 bands as peaking sections whose gains are solved
+//!   (Gauss-Newton) so the combined response hits every slider at its centre.
+//! - [`loudness`]: ISO 226:2003 contours; 11 fixed shapes fitted per dB of
+//!   attenuation below the reference, interpolated as the volume moves.
+//! - [`chain`]: the whole processor; [`response`]: its analytic response.
+//! - [`config`] and [`apo`]: what users write, validated in one place
+//!   ([`config::Config::validate`]).
+//!
 //! # Boundaries
 //! No I/O, no threads, no `unsafe`. The audio path ([`Chain::process`]) does
 //! not allocate (checked by a counting-allocator test), flushes decaying filter
-//! state before it turns subnormal, and cannot exceed the limiter's ceiling.
+//! state before it turns subnormal, turns non-finite input into silence, and
+//! cannot exceed the limiter's ceiling (checked by a property test).
+
 #![forbid(unsafe_code)]
 
 pub mod apo;
