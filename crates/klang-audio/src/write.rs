@@ -89,6 +89,9 @@ impl WavWriter {
             .ok_or_else(|| write_err("the path names no file".into()))?
             .to_string_lossy()
             .into_owned();
+        if target.is_dir() {
+            return Err(write_err("it is a directory; name the output file".into()));
+        }
         if !dir.is_dir() {
             return Err(write_err(format!(
                 "the directory {} does not exist",

@@ -393,6 +393,8 @@ fn writer_rejects_partial_frames_and_bad_dirs() {
     let d = dir();
     let mut w = WavWriter::create(d.path().join("x.wav"), 2, 48_000, SampleFormat::F32).unwrap();
     assert!(w.write(&[0.0; 3]).is_err());
+    let err = WavWriter::create(d.path(), 2, 48_000, SampleFormat::F32).unwrap_err();
+    assert!(err.to_string().contains("directory"), "{err}");
     let err =
         WavWriter::create("/nonexistent/klang/x.wav", 2, 48_000, SampleFormat::F32).unwrap_err();
     assert!(

@@ -338,6 +338,16 @@ fn process(
     format: SampleFormat,
 ) -> Result<(), Failure> {
     let loaded = load_config(args)?;
+    let is_wav = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav") || e.eq_ignore_ascii_case("wave"));
+    if !is_wav {
+        eprintln!(
+            "klang: note: {} will be a WAV file whatever its name says",
+            output.display()
+        );
+    }
     let mut reader = AudioReader::open(input).map_err(|e| Failure {
         code: EXIT_INPUT,
         error: e.into(),
