@@ -52,6 +52,7 @@ pub mod policy;
 pub mod raw;
 pub mod ruleset;
 pub mod schedule;
+mod shape;
 pub mod sudoers;
 pub mod units;
 pub mod validate;

@@ -56,6 +56,12 @@ pub fn check(input: &CheckInput<'_>, dir: &dyn Directory) -> Result<Policy, Diag
         text: input.text.to_string(),
         items,
     };
+    let shape = crate::shape::check_shape(input.text);
+    if !shape.is_empty() {
+        let mut items = shape;
+        items.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
+        return Err(fail(items));
+    }
     let raw: RawPolicy = match toml::from_str(input.text) {
         Ok(r) => r,
         Err(e) => {

@@ -149,9 +149,10 @@ fn shape_errors_point_at_the_unknown_key() {
     let err = common::check_text(text, &dir()).unwrap_err();
     let s = err.to_string();
     assert!(
-        s.starts_with("policy.toml:2:1: error: unknown field `viewr`"),
+        s.starts_with("policy.toml:2:1: error: unknown key `viewr`"),
         "{s}"
     );
+    assert!(s.contains("did you mean `viewer`?"), "{s}");
 }
 
 #[test]
@@ -166,4 +167,45 @@ fn the_example_is_valid() {
     let p = common::office();
     assert_eq!(p.consoles.len(), 4);
     assert_eq!(p.defaults.group.gid, 990);
+}
+
+#[test]
+fn every_shape_error_is_reported_at_once() {
+    let text = r#"[defaults]
+viewr = "/usr/bin/x"
+nopasswd = "yes"
+
+[[server]]
+name = "s"
+addresses = ["10.200.0.1", 5]
+
+[[console]]
+name = "c"
+server = "s"
+port = "20002"
+alow = [ { users = ["myself"] } ]
+"#;
+    let err = common::check_text(text, &dir()).unwrap_err();
+    let s = err.to_string();
+    for needle in [
+        "policy.toml:2:1: error: unknown key `viewr`",
+        "policy.toml:3:12: error: expected true or false, found a string",
+        "policy.toml:5:1: error: missing key `guard_ports`",
+        "policy.toml:7:28: error: expected a string, found an integer",
+        "policy.toml:12:8: error: expected an integer, found a string",
+        "policy.toml:13:1: error: unknown key `alow`",
+    ] {
+        assert!(s.contains(needle), "missing `{needle}` in:\n{s}");
+    }
+    assert_eq!(err.items.len(), 6, "{s}");
+}
+
+#[test]
+fn syntax_errors_have_places_too() {
+    let err = common::check_text("[defaults]\nviewer = /usr/bin/x\n", &dir()).unwrap_err();
+    let s = err.to_string();
+    assert!(
+        s.starts_with("policy.toml:2:10: error: TOML syntax:"),
+        "{s}"
+    );
 }
