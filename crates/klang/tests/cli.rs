@@ -284,6 +284,22 @@ fn flac_input_keeps_its_rate_and_length() {
 }
 
 #[test]
+fn integer_output_formats() {
+    let d = tempfile::tempdir().unwrap();
+    write_sines(&d.path().join("in.wav"), RATE, 0.5, &[1000.0], 0.5);
+    for (format, bits) in [("s16", 16), ("s24", 24), ("f32", 32)] {
+        let out = klang(
+            d.path(),
+            &["process", "in.wav", "out.wav", "--format", format],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let r = hound::WavReader::open(d.path().join("out.wav")).unwrap();
+        assert_eq!(r.spec().bits_per_sample, bits, "{format}");
+        assert_eq!(r.duration(), RATE / 2);
+    }
+}
+
+#[test]
 fn corrupt_input_is_named_and_nothing_is_written() {
     let d = tempfile::tempdir().unwrap();
     let junk: Vec<u8> = (0..10_000u32)
