@@ -94,6 +94,7 @@ pub fn parse(text: &str) -> Result<Config, ApoError> {
     let mut config = Config::default();
     let mut preamp = 0.0;
     let mut band_lines = Vec::new();
+    let mut preamp_line = None;
     for (i, raw) in text.lines().enumerate() {
         let ln = i + 1;
         let Some((cmd, rest)) = command(raw) else {
@@ -101,6 +102,7 @@ pub fn parse(text: &str) -> Result<Config, ApoError> {
         };
         let lower = cmd.to_ascii_lowercase();
         if lower == "preamp" {
+            preamp_line = Some(ln);
             let tok = rest.split_whitespace().next().unwrap_or("");
             preamp += number(tok).ok_or_else(|| {
                 err(
@@ -125,14 +127,26 @@ pub fn parse(text: &str) -> Result<Config, ApoError> {
     config.input_gain_db = preamp;
     if let Err(e) = config.validate(None) {
         // Map `eq[k].field` back to the line the band came from.
-        let line = e
-            .field
-            .strip_prefix("eq[")
-            .and_then(|r| r.split(']').next())
-            .and_then(|k| k.parse::<usize>().ok())
-            .and_then(|k| band_lines.get(k).copied())
-            .unwrap_or(1);
-        return Err(err(line, format!("{}: {}", e.field, e.message), e.help));
+        let line = if e.field == "input_gain_db" {
+            preamp_line.unwrap_or(1)
+        } else {
+            e.field
+                .strip_prefix("eq[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|k| k.parse::<usize>().ok())
+                .and_then(|k| band_lines.get(k).copied())
+                .unwrap_or(1)
+        };
+        // Name the field as the APO file does.
+        let name = match e.field.rsplit('.').next().unwrap_or("") {
+            "q" => "Q",
+            "freq" => "Fc",
+            "gain_db" => "Gain",
+            "slope" => "slope",
+            "input_gain_db" => "Preamp",
+            other => other,
+        };
+        return Err(err(line, format!("{name}: {}", e.message), e.help));
     }
     Ok(config)
 }

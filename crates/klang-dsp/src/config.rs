@@ -547,6 +547,10 @@ impl Config {
                 "use one of the names the message lists"
             } else if message.contains("invalid type") {
                 "check the value's type (numbers without quotes, names in quotes)"
+            } else if message.contains("invalid length") && message.contains("15") {
+                "give exactly 15 gains in dB, one per band: 50, 100, 156, 220, 311, 440, 622, 880, 1250, 1750, 2500, 3500, 5000, 10000, 20000 Hz"
+            } else if message.contains("missing field") {
+                "add the missing field; every [[eq]] band needs `type` and `freq`"
             } else {
                 "see the example configuration in the README"
             };
@@ -653,7 +657,7 @@ impl Config {
                             "shelf slope {s} is invalid for a gain of {} dB",
                             band.gain_db
                         ),
-                        "use a slope above 0 and at most 1 (1 is the steepest without overshoot)",
+                        "use a smaller slope above 0 (1 is the steepest without overshoot)",
                     ));
                 }
             }

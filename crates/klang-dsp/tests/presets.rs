@@ -93,7 +93,12 @@ fn apo_errors_name_the_line() {
         (
             "Preamp: -3 dB\nFilter 1: ON PK Fc 100 Hz Gain -3 dB Q 0\n",
             2,
-            "q",
+            "Q: Q 0 is invalid",
+        ),
+        (
+            "\nPreamp: -99 dB\nFilter 1: ON PK Fc 100 Hz Gain -3 dB Q 1\n",
+            2,
+            "Preamp: -99 dB is out of range",
         ),
         (
             "Preamp: -3 dB\n\nFilter 1: ON XX Fc 100 Hz Gain -3 dB Q 1\n",
