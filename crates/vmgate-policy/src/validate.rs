@@ -736,10 +736,25 @@ impl Validator<'_> {
 
     fn pins(&mut self, raw: &[Spanned<crate::raw::RawPin>], defaults: &Defaults) -> Vec<Pin> {
         let mut out = Vec::new();
+        // One owner group per file: the command's mode is root:GROUP 0750.
+        let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        owner.insert(defaults.viewer.clone(), defaults.group.name.clone());
         for (i, rp) in raw.iter().enumerate() {
             let p = rp.get_ref();
             let f = |k: &str| format!("pin[{i}].{k}");
             self.command_path(&p.command, &f("command"));
+            let cmd = p.command.get_ref().clone();
+            match owner.get(&cmd) {
+                Some(g) if g != p.group.get_ref() => self.err(
+                    span(&p.group),
+                    &f("group"),
+                    format!("`{cmd}` is already pinned with group `{g}`"),
+                    format!("a file has one owner group: use `group = \"{g}\"` here too"),
+                ),
+                _ => {
+                    owner.insert(cmd, p.group.get_ref().clone());
+                }
+            }
             for a in &p.args {
                 if let Err(m) = sudoers::escape_word(a.get_ref()) {
                     self.err(

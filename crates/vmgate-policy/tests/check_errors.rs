@@ -209,3 +209,22 @@ fn syntax_errors_have_places_too() {
         "{s}"
     );
 }
+
+#[test]
+fn a_file_pinned_with_two_groups_is_refused() {
+    let text = r#"
+[[pin]]
+command = "/usr/bin/myprog"
+users = ["mark"]
+group = "mygroup"
+[[pin]]
+command = "/usr/bin/remote-viewer"
+users = ["mark"]
+group = "mygroup"
+"#;
+    let err = common::check_text(text, &dir()).unwrap_err().to_string();
+    assert!(
+        err.contains("policy.toml:9:9: error: `/usr/bin/remote-viewer` is already pinned with group `vmconsole`"),
+        "{err}"
+    );
+}

@@ -74,3 +74,59 @@ fn e2e_kernel_listing_of_the_loaded_table_means_what_we_compiled() {
     let drift = vmgate_policy::matrix::drift(&policy, &live, &times);
     assert!(drift.is_empty(), "{drift:?}");
 }
+
+#[test]
+fn e2e_kernel_reads_back_single_ports_odd_names_and_root_exemption_alike() {
+    let dir = vmgate_policy::StaticDirectory::new("test")
+        .with_user("u1", 2001, 100)
+        .with_user("u2", 2002, 100)
+        .with_group("users", 100, &[])
+        .with_group("vmconsole", 990, &[])
+        .with_group("team", 3000, &["u2"]);
+    let text = r#"
+[defaults]
+exempt_root = true
+log_denied = false
+timezone = "Asia/Kolkata"
+[[server]]
+name = "one"
+addresses = ["10.200.0.1"]
+guard_ports = 20001
+[[server]]
+name = "six"
+addresses = ["fd00:10:200::1", "fd00:10:200::2", "10.200.0.2"]
+guard_ports = "20001-20002"
+[[console]]
+name = "a"
+server = "one"
+port = 20001
+allow = [ { users = ["u1"], hours = "22:00-02:00" } ]
+[[console]]
+name = "b"
+server = "six"
+port = 20002
+allow = [ { groups = ["team"], days = ["sat", "sun"] }, { users = ["u1"] } ]
+"#;
+    let policy = common::check_text(text, &dir).expect("valid");
+    let ns = common::Netns::new("odd");
+    let table = format!("vmgate_o{}", std::process::id());
+    let now: Timestamp = "2026-06-13T20:00:00Z".parse().unwrap();
+    let p = plan(
+        &policy,
+        &PlanOptions {
+            table: table.clone(),
+            ..PlanOptions::new(now)
+        },
+    );
+    let path = common::temp_file("odd.nft", &p.nft_text);
+    let (ok, out) = ns.exec(&["nft", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(ok, "nft -f: {out}\n{}", p.nft_text);
+    let (ok, listing) = ns.exec(&["nft", "-j", "list", "table", "inet", &table]);
+    assert!(ok, "{listing}");
+    let live = Ruleset::from_json(&serde_json::from_str(&listing).unwrap(), &table).unwrap();
+    assert_eq!(sorted(live.clone()), sorted(p.ruleset.clone()), "{listing}");
+    let times =
+        vmgate_policy::matrix::probe_times(&policy, now, now + SignedDuration::from_hours(7 * 24));
+    assert!(vmgate_policy::matrix::drift(&policy, &live, &times).is_empty());
+}

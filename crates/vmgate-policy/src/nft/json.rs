@@ -86,6 +86,9 @@ impl Ruleset {
 
     /// Reads table `inet NAME` from `nft -j list ...` output (or [`Self::to_json`]).
     ///
+    /// List with `TZ=UTC`: nft prints `meta hour` in the local time of the
+    /// listing process, and the interpreter reads the hours as UTC.
+    ///
     /// # Errors
     /// The table is missing or uses something outside vmgate's subset.
     pub fn from_json(doc: &J, table: &str) -> Result<Self, JsonError> {
