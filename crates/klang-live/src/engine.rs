@@ -433,7 +433,7 @@ impl<P: Processor> MainSide<P> {
             core.add_listener_local()
                 .error(move |id, _seq, res, message| {
                     status.error(format!("PipeWire error on object {id}: {message} ({res})"));
-                    if id == pw::core::PW_ID_CORE && res == -libc_epipe() {
+                    if id == pw::core::PW_ID_CORE && res == -EPIPE {
                         // The connection to the server is gone: nothing left to drive.
                         if let Some(l) = mainloop.upgrade() {
                             l.quit();
@@ -714,10 +714,8 @@ impl<P: Processor> Housekeeping<P> {
     }
 }
 
-/// EPIPE, the error PipeWire reports on the core when the server hung up.
-fn libc_epipe() -> i32 {
-    32
-}
+/// EPIPE (Linux), the error PipeWire reports on the core when the server hung up.
+const EPIPE: i32 = 32;
 
 #[cfg(test)]
 mod tests {
