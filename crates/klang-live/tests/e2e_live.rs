@@ -330,7 +330,7 @@ fn e2e_the_engine_notices_when_pipewire_goes_away() {
     drop(engine); // and dropping it does not hang
 }
 
-/// `pw-link -l` lines of the playback stream whose node name is `pw-play`'s with this app.
+/// The `pw-link -l -o` lines of the node called `app` (the tests name pw-play's node after the app).
 fn links_of(pw: &PwSession, app: &str) -> String {
     let out = pw.output("pw-link", &["-l", "-o"]).unwrap_or_default();
     let mut text = String::new();
