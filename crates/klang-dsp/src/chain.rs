@@ -36,8 +36,12 @@ pub struct Chain {
     fs: f64,
     config: Config,
     input_gain: f64,
-    /// Low cut, PEQ, graphic EQ, tone.
+    /// Low cut, PEQ, graphic EQ.
     pre: Cascade<2>,
+    /// Bass and treble shelves, skipped while both are at 0 dB (changeable
+    /// live with [`Chain::set_tone_db`]).
+    tone: Cascade<2>,
+    tone_active: bool,
     /// Loudness sections, skipped while they are all identities (at or above
     /// the reference volume).
     loudness: Cascade<2>,
@@ -197,7 +201,34 @@ fn crossover_sections(slope: Slope, fs: f64, f: f64, band: PassBand) -> Vec<Biqu
     }
 }
 
-/// The linear sections before the crossover, in order (loudness excluded).
+/// The tone shelves (RBJ, slope 1); identities at 0 dB.
+fn tone_sections(
+    fs: f64,
+    bass_freq: f64,
+    bass_db: f64,
+    treble_freq: f64,
+    treble_db: f64,
+) -> [BiquadCoefficients; 2] {
+    let shelf = |db: f64, c: BiquadCoefficients| {
+        if db == 0.0 {
+            BiquadCoefficients::IDENTITY
+        } else {
+            c
+        }
+    };
+    [
+        shelf(
+            bass_db,
+            BiquadCoefficients::low_shelf_slope(fs, bass_freq, 1.0, bass_db),
+        ),
+        shelf(
+            treble_db,
+            BiquadCoefficients::high_shelf_slope(fs, treble_freq, 1.0, treble_db),
+        ),
+    ]
+}
+
+/// The linear sections before tone and loudness, in order.
 fn pre_sections(config: &Config, fs: f64) -> Vec<BiquadCoefficients> {
     let mut s = Vec::new();
     if config.low_cut_hz > 0.0 {
@@ -205,23 +236,6 @@ fn pre_sections(config: &Config, fs: f64) -> Vec<BiquadCoefficients> {
     }
     s.extend(config.eq.iter().map(|b| band_coefficients(b, fs)));
     s.extend(graphic::design(&config.graphic_eq.gains_db, fs));
-    let t = &config.tone;
-    if t.bass_db != 0.0 {
-        s.push(BiquadCoefficients::low_shelf_slope(
-            fs,
-            t.bass_freq,
-            1.0,
-            t.bass_db,
-        ));
-    }
-    if t.treble_db != 0.0 {
-        s.push(BiquadCoefficients::high_shelf_slope(
-            fs,
-            t.treble_freq,
-            1.0,
-            t.treble_db,
-        ));
-    }
     s
 }
 
@@ -259,6 +273,8 @@ impl Chain {
             config: config.clone(),
             input_gain: db_to_gain(config.input_gain_db),
             pre: Cascade::new(&pre),
+            tone: Cascade::new(&[BiquadCoefficients::IDENTITY; 2]),
+            tone_active: false,
             loudness: Cascade::new(&[BiquadCoefficients::IDENTITY; loudness::SECTIONS]),
             loud_active: false,
             loud,
@@ -284,12 +300,14 @@ impl Chain {
             buf: vec![[0.0; 2]; BLOCK],
             sub_buf: vec![[0.0; 1]; BLOCK],
         };
+        chain.set_tone_db(config.tone.bass_db, config.tone.treble_db);
         chain.volume.set(config.volume.default_db, false);
         chain.update_loudness(true);
         Ok(chain)
     }
 
-    /// The configuration the chain was built from.
+    /// The configuration in effect: the one the chain was built from, with the
+    /// tone controls as [`Chain::set_tone_db`] last set them.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -328,6 +346,34 @@ impl Chain {
     pub fn set_volume_db_now(&mut self, db: f64) {
         self.volume.set(db, false);
         self.update_loudness(false);
+    }
+
+    /// Changes the tone controls (dB, clamped to ±30; NaN leaves a control as
+    /// it is) at their configured frequencies. Real-time safe: no allocation,
+    /// the shelves' coefficients change at the next block (keep steps small,
+    /// as a remote's 1 dB steps are, to avoid clicks).
+    pub fn set_tone_db(&mut self, bass_db: f64, treble_db: f64) {
+        let limit = crate::config::MAX_EQ_GAIN_DB;
+        let t = &mut self.config.tone;
+        if !bass_db.is_nan() {
+            t.bass_db = bass_db.clamp(-limit, limit);
+        }
+        if !treble_db.is_nan() {
+            t.treble_db = treble_db.clamp(-limit, limit);
+        }
+        let sections = tone_sections(self.fs, t.bass_freq, t.bass_db, t.treble_freq, t.treble_db);
+        self.tone_active = sections.iter().any(|c| *c != BiquadCoefficients::IDENTITY);
+        for (k, c) in sections.into_iter().enumerate() {
+            self.tone.set_coefficients(k, c);
+        }
+        if !self.tone_active {
+            self.tone.reset();
+        }
+    }
+
+    /// The tone controls now: (bass dB, treble dB).
+    pub fn tone_db(&self) -> (f64, f64) {
+        (self.config.tone.bass_db, self.config.tone.treble_db)
     }
 
     /// The volume now (moves during a ramp).
@@ -403,6 +449,9 @@ impl Chain {
             *b = [clean(x[0]), clean(x[1])];
         }
         self.pre.process(buf);
+        if self.tone_active {
+            self.tone.process(buf);
+        }
         if self.loud_active {
             self.loudness.process(buf);
         }
@@ -490,7 +539,12 @@ impl Chain {
             re: self.input_gain * self.volume.gain,
             im: 0.0,
         };
-        for c in self.pre.coefficients().chain(self.loudness.coefficients()) {
+        let sections = self
+            .pre
+            .coefficients()
+            .chain(self.tone.coefficients())
+            .chain(self.loudness.coefficients());
+        for c in sections {
             pre = pre * c.response(fs, f);
         }
         let mut mains = pre;

@@ -29,7 +29,10 @@
 //! - `chain_response` is the response to a signal present equally in L and R
 //!   (the sub is fed `(L + R) / 2`); the sub's phase includes its delay and the
 //!   LR2 polarity inversion.
-//! - Extra: `Chain::target_volume_db`, `Chain::limiter_reduction_db`,
+//! - Extra for the live engine: `Chain::set_tone_db(bass, treble)` changes
+//!   the tone shelves without allocating (the remote's bass/treble); other
+//!   changes (graphic EQ, crossover, rate) need a new `Chain` (it allocates).
+//! - Extra: `Chain::tone_db`, `Chain::target_volume_db`, `Chain::limiter_reduction_db`,
 //!   `Chain::config`, `Chain::response(f)`, `config::SUPPORTED_SAMPLE_RATES`.
 //!
 //! # Design

@@ -384,3 +384,24 @@ fn non_finite_input_becomes_silence_not_nan() {
     chain.process(&input, &mut out);
     assert!(out.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
 }
+
+#[test]
+fn tone_changes_live_and_measures_as_set() {
+    let mut chain = Chain::new(&flat(), 48_000).unwrap();
+    assert!((chain.response(20.0)[0].db()).abs() < 1e-9);
+    chain.set_tone_db(6.0, -4.0);
+    assert_eq!(chain.tone_db(), (6.0, -4.0));
+    let r = chain.response(20.0)[0].db();
+    assert!((r - 6.0).abs() < 0.1, "bass {r}");
+    let r = chain.response(20_000.0)[0].db();
+    assert!((r + 4.0).abs() < 0.2, "treble {r}");
+    // The same through the config, measured with sines.
+    let mut c = flat();
+    c.tone.bass_db = 6.0;
+    c.tone.treble_db = -4.0;
+    let m = measure_chain(&c, 48_000, 0.0, 100.0, 0.05, 48_000);
+    let want = chain.response(100.0)[0].db();
+    assert!((m[0].0 - want).abs() < 0.01, "{} vs {want}", m[0].0);
+    chain.set_tone_db(0.0, f64::NAN);
+    assert_eq!(chain.tone_db(), (0.0, -4.0));
+}

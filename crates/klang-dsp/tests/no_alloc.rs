@@ -81,7 +81,9 @@ fn processing_does_not_allocate() {
     chain.process(&input[..2 * 1000], &mut output[..3 * 1000]);
     chain.set_volume_db_now(-3.0);
     chain.set_volume_db(-30.0);
+    chain.set_tone_db(-2.0, 4.0);
     chain.process(&input, &mut output);
+    chain.set_tone_db(0.0, 0.0);
     chain.process(&input[..2 * 7], &mut output[..3 * 7]);
     let _ = chain.volume_db();
     WATCHING.with(|w| w.set(false));
