@@ -17,7 +17,7 @@
 # the repo, never committed) and the same chain runs through it, WAV file to WAV file
 # (WavFile capture, File playback with a WAV header; see the hook below).
 #
-# Needs: sox, and for best timing hyperfine and GNU time (`scripts/deps.sh klang`).
+# Needs: sox, hyperfine and GNU time; installed by `scripts/deps.sh build bench` when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +32,7 @@ done
 if [ "$mode" = full ]; then seconds=600; short=60; runs=3; else seconds=60; short=10; runs=5; fi
 rate=48000
 
-command -v sox >/dev/null || { echo "bench-klang.sh: sox is missing: run scripts/deps.sh klang" >&2; exit 1; }
+scripts/deps.sh build bench
 pin=()  # both tools are single-threaded; set KLANG_BENCH_PIN=1 to pin them to core 0
 [ "${KLANG_BENCH_PIN:-0}" = 1 ] && command -v taskset >/dev/null && pin=(taskset -c 0)
 

@@ -11,20 +11,23 @@
 #   pipewire  a headless PipeWire graph for klang's live tests
 #   spice     a real QEMU Spice server and remote-viewer under Xvfb
 #   browser   headless Chromium for the remote page's tests
+#   bench     the benchmark scripts' timing tools
 #   test      every layer the README's test command needs
 set -euo pipefail
 
 packages_of() {
   case "$1" in
-    build)    echo "build-essential pkg-config" ;;
+    # klang-live links libpipewire through bindgen, so the workspace build needs the headers and libclang.
+    build)    echo "build-essential pkg-config libpipewire-0.3-dev libspa-0.2-dev libclang-dev clang" ;;
     vmgate)   echo "nftables sudo iproute2 util-linux passwd procps kmod socat hello systemd" ;;
-    klang)    echo "sox time hyperfine" ;;
-    pipewire) echo "pipewire pipewire-bin wireplumber pipewire-pulse dbus pulseaudio-utils libpipewire-0.3-dev libspa-0.2-dev libclang-dev clang" ;;
+    klang)    echo "sox" ;;
+    pipewire) echo "pipewire pipewire-bin wireplumber pipewire-pulse dbus pulseaudio-utils coreutils passwd" ;;
     # qemu-system-* come from bookworm-backports, the suite of the machine's qemu-utils (see below).
     spice)    echo "qemu-system-x86 qemu-system-modules-spice virt-viewer xvfb x11-apps openssl netpbm" ;;
     browser)  echo "chromium chromium-driver" ;;
-    test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang)" ;;
-    *) echo "deps.sh: unknown layer '$1' (build, vmgate, klang, pipewire, spice, browser, test)" >&2; return 2 ;;
+    bench)    echo "sox time hyperfine" ;;
+    test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang) $(packages_of pipewire)" ;;
+    *) echo "deps.sh: unknown layer '$1' (build, vmgate, klang, pipewire, spice, browser, bench, test)" >&2; return 2 ;;
   esac
 }
 
