@@ -2,7 +2,7 @@
 //! (serialised to nft JSON and read back, as `vmgate verify` reads the live
 //! table) and the policy's own `decide` give the same answer.
 //!
-//! Cases: `VMGATE_PROPTEST_CASES` (default 3000 policies, each with 64 queries).
+//! Cases: `VMGATE_PROPTEST_CASES` (default 5000 policies, each with 64 queries).
 
 mod common;
 
@@ -195,7 +195,7 @@ fn cases() -> u32 {
     std::env::var("VMGATE_PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3000)
+        .unwrap_or(5000)
 }
 
 proptest! {

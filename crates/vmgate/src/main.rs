@@ -22,7 +22,9 @@ const DEFAULT_POLICY: &str = "/etc/vmgate/policy.toml";
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "Enforce which user may open which VM's Spice console, and when"
+    about = "Enforce which user may open which VM's Spice console, and when",
+    after_help = "Exit status: 0 valid / planned / allowed, 1 denied (explain), 2 invalid policy, 3 any other error.\n\
+                  Try it on any machine: vmgate plan --example; vmgate explain --example --user mybro --console debianx"
 )]
 struct Cli {
     #[command(subcommand)]
