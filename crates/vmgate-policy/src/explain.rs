@@ -247,3 +247,85 @@ impl Explanation {
         s
     }
 }
+
+/// Reads the `--at` of `explain`: an RFC 3339 instant
+/// (`2026-12-02T10:00:00+01:00`), a civil time in the policy's zone
+/// (`2026-12-02T10:00`), or a weekday with an optional time (`wed`,
+/// `wed 10:00`): the next such moment after `now` in the policy's zone
+/// (noon when no time is given).
+///
+/// # Errors
+/// A message saying which forms are understood.
+pub fn parse_when(policy: &Policy, text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let tz = &policy.defaults.timezone;
+    let text = text.trim();
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
+        return tz
+            .to_ambiguous_zoned(dt)
+            .compatible()
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    let mut parts = text.split_whitespace();
+    let day = parts.next().and_then(crate::schedule::parse_day);
+    let time = match parts.next() {
+        None => Some((12, 0)),
+        Some(t) => t
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
+            .filter(|&(h, m)| (0..24).contains(&h) && (0..60).contains(&m)),
+    };
+    if let (Some(day), Some((h, m)), None) = (day, time, parts.next()) {
+        let local = now.to_zoned(tz.clone());
+        for ahead in 0..8 {
+            let Ok(date) = local.date().checked_add(jiff::Span::new().days(ahead)) else {
+                continue;
+            };
+            if date.weekday().to_sunday_zero_offset() as u8 != day {
+                continue;
+            }
+            let dt = date.at(h, m, 0, 0);
+            if let Ok(z) = tz.to_ambiguous_zoned(dt).compatible() {
+                if z.timestamp() > now {
+                    return Ok(z.timestamp());
+                }
+            }
+        }
+    }
+    Err(format!(
+        "`{text}` is not a time: write 2026-12-02T10:00:00+01:00, 2026-12-02T10:00 (in {}), or a weekday such as `wed` or `wed 10:00`",
+        policy.defaults.timezone_name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CheckInput, check, example};
+
+    #[test]
+    fn weekdays_and_civil_times_are_read_in_the_policys_zone() {
+        let p = check(
+            &CheckInput {
+                file: "office.toml",
+                text: example::OFFICE_TOML,
+                system_timezone: jiff::tz::TimeZone::UTC,
+            },
+            &example::demo_directory(),
+        )
+        .unwrap();
+        // Thursday 2026-12-03 15:00 UTC.
+        let now: Timestamp = "2026-12-03T15:00:00Z".parse().unwrap();
+        let t = |s: &str| parse_when(&p, s, now).unwrap().to_string();
+        assert_eq!(t("wed"), "2026-12-09T11:00:00Z");
+        assert_eq!(t("Thu 17:30"), "2026-12-03T16:30:00Z");
+        assert_eq!(t("thu 08:00"), "2026-12-10T07:00:00Z");
+        assert_eq!(t("2026-12-02T10:00"), "2026-12-02T09:00:00Z");
+        assert_eq!(t("2026-12-02T10:00:00Z"), "2026-12-02T10:00:00Z");
+        assert!(parse_when(&p, "someday", now).is_err());
+        assert!(parse_when(&p, "wed 25:00", now).is_err());
+    }
+}

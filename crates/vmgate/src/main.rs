@@ -78,7 +78,8 @@ enum Command {
         /// Console name.
         #[arg(long)]
         console: String,
-        /// The instant to ask about (RFC 3339, e.g. 2026-12-02T10:00:00+01:00); default now.
+        /// When: RFC 3339 (2026-12-02T10:00:00+01:00), a civil time in the policy's
+        /// zone (2026-12-02T10:00), or a weekday (`wed`, `wed 10:00`: the next one); default now.
         #[arg(long)]
         at: Option<String>,
     },
@@ -222,14 +223,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 };
                 return Err(anyhow::Error::msg(msg).into());
             };
-            let e = vmgate_policy::explain(
-                &policy,
-                "/etc/vmgate",
-                &entry,
-                &console,
-                at(when.as_deref())?,
-            )
-            .map_err(anyhow::Error::from)?;
+            let now = Timestamp::now();
+            let at = match when.as_deref() {
+                None => now,
+                Some(w) => vmgate_policy::explain::parse_when(&policy, w, now)
+                    .map_err(|m| anyhow::anyhow!("--at: {m}"))?,
+            };
+            let e = vmgate_policy::explain(&policy, "/etc/vmgate", &entry, &console, at)
+                .map_err(anyhow::Error::from)?;
             match p.format {
                 Format::Text => print!("{}", e.to_text()),
                 Format::Json => print_json(&e)?,

@@ -201,3 +201,46 @@ fn the_example_file_in_the_repo_is_the_built_in_one() {
         vmgate_policy::example::OFFICE_TOML
     );
 }
+
+#[test]
+fn explain_understands_a_plain_weekday() {
+    let o = vmgate(&[
+        "explain",
+        "--example",
+        "--user",
+        "maggie",
+        "--console",
+        "leaptest",
+        "--at",
+        "wed",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("may not open console leaptest at Wed "),
+        "{}",
+        stdout(&o)
+    );
+    let o = vmgate(&[
+        "explain",
+        "--example",
+        "--user",
+        "maggie",
+        "--console",
+        "leaptest",
+        "--at",
+        "mon 09:00",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let o = vmgate(&[
+        "explain",
+        "--example",
+        "--user",
+        "maggie",
+        "--console",
+        "leaptest",
+        "--at",
+        "someday",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("or a weekday such as `wed`"));
+}
