@@ -10,10 +10,12 @@
 //! **Invariant**: every ruleset is loaded and listed with `TZ=UTC`, so
 //! `meta hour` strings are UTC both ways.
 
+mod diff;
 mod interp;
 mod json;
 mod text;
 
+pub use diff::diff;
 pub use interp::{Action, Evaluator, Outcome, Packet, tcp_flags};
 pub use json::JsonError;
 
