@@ -68,7 +68,10 @@ fn e2e_kernel_listing_of_the_loaded_table_means_what_we_compiled() {
         }
     }
     assert!(n > 10_000, "{n}");
-    assert_eq!(vmgate_policy::nft::diff(&live, &p.ruleset), Vec::<String>::new());
+    assert_eq!(
+        vmgate_policy::nft::diff(&live, &p.ruleset),
+        Vec::<String>::new()
+    );
     // verify's view: the live table's access matrix over a week equals the policy's.
     let times =
         vmgate_policy::matrix::probe_times(&policy, now, now + SignedDuration::from_hours(7 * 24));

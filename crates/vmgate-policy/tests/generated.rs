@@ -148,3 +148,92 @@ fn every_unit_passes_systemd_analyze_verify() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok && out.trim().is_empty(), "systemd-analyze verify: {out}");
 }
+
+/// Compliance with the real sudo parser: `cvtsudoers -f json` reads our
+/// drop-in back, and every rule means exactly the user, run-as user and
+/// group, password setting, command and argv we intended (escapes decoded,
+/// `#uid` read as a uid and not as a comment).
+#[test]
+fn sudo_reads_every_rule_back_as_intended() {
+    for (tag, policy) in [("office", common::office()), ("odd", odd_policy())] {
+        let text = plan(&policy, &PlanOptions::new(common::wednesday())).sudoers;
+        let path = common::temp_file(&format!("cvt-{tag}"), &text);
+        let (ok, out) = common::run("cvtsudoers", &["-f", "json", path.to_str().unwrap()], &[]);
+        let _ = std::fs::remove_file(&path);
+        assert!(ok, "cvtsudoers: {out}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let who = |v: &serde_json::Value| -> String {
+            v.get("username")
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .or_else(|| v.get("userid").map(|x| format!("#{x}")))
+                .or_else(|| {
+                    v.get("usergroup")
+                        .and_then(|x| x.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default()
+        };
+        let mut read: Vec<(String, String, String, bool, String)> = Vec::new();
+        for spec in doc["User_Specs"].as_array().unwrap() {
+            let user = who(&spec["User_List"][0]);
+            for c in spec["Cmnd_Specs"].as_array().unwrap() {
+                let nopasswd = c["Options"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|x| x["authenticate"] == false));
+                read.push((
+                    user.clone(),
+                    who(&c["runasusers"][0]),
+                    who(&c["runasgroups"][0]),
+                    nopasswd,
+                    c["Commands"][0]["command"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        let want: Vec<_> = vmgate_policy::sudoers::rules(&policy, "/etc/vmgate")
+            .into_iter()
+            .map(|(r, gid)| {
+                let u = vmgate_policy::sudoers::principal_word(&r.user, r.uid);
+                let g = vmgate_policy::sudoers::principal_word(&r.group, gid);
+                let mut cmd = r.command.clone();
+                for a in &r.args {
+                    cmd.push(' ');
+                    cmd.push_str(a);
+                }
+                (u.clone(), u, g, r.nopasswd, cmd)
+            })
+            .collect();
+        assert_eq!(read, want, "{tag}");
+        let keep = &doc["Defaults"][0]["Options"][0]["env_keep"];
+        assert_eq!(
+            keep.as_array().unwrap().len(),
+            policy.defaults.env_keep.len()
+        );
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, failure_persistence: None, ..Default::default() })]
+
+    /// Any argument `check` accepts is read by sudo as exactly that one argument.
+    #[test]
+    fn every_accepted_argument_is_one_argv_to_sudo(
+        args in proptest::collection::vec("[a-zA-Z0-9/._+@%,:=\\\\-]{1,12}", 100)
+    ) {
+        let mut text = String::new();
+        for (i, a) in args.iter().enumerate() {
+            let e = vmgate_policy::sudoers::escape_word(a).expect("the alphabet is accepted");
+            text.push_str(&format!("u{i} ALL=(u{i}:g) /usr/bin/x {e} end\n"));
+        }
+        let path = common::temp_file("cvt-args", &text);
+        let (ok, out) = common::run("cvtsudoers", &["-f", "json", path.to_str().unwrap()], &[]);
+        let (vok, vout) = common::run("visudo", &["-cf", path.to_str().unwrap()], &[]);
+        let _ = std::fs::remove_file(&path);
+        proptest::prop_assert!(ok && vok, "{out}{vout}\n{text}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for (i, a) in args.iter().enumerate() {
+            let cmd = doc["User_Specs"][i]["Cmnd_Specs"][0]["Commands"][0]["command"].as_str().unwrap();
+            proptest::prop_assert_eq!(cmd, format!("/usr/bin/x {a} end"));
+        }
+    }
+}
