@@ -80,6 +80,26 @@ pub struct ScheduleInfo {
     pub next_change: Option<Timestamp>,
 }
 
+/// The ruleset for the period after the next UTC-offset change, compiled
+/// ahead so the switch needs neither the policy nor the user directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextOffset {
+    /// When it takes over.
+    pub at: Timestamp,
+    /// The offset from then on.
+    pub utc_offset: String,
+    /// The same in seconds.
+    pub offset_seconds: i64,
+    /// When that offset changes again, if it does.
+    pub until: Option<Timestamp>,
+    /// Where it is stored.
+    pub ruleset_path: String,
+    /// The ruleset as data.
+    pub ruleset: Ruleset,
+    /// `nft -f` text.
+    pub nft_text: String,
+}
+
 /// One line of the access matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Access {
@@ -114,6 +134,9 @@ pub struct Plan {
     pub ruleset_path: String,
     /// `nft -f` text (load with `TZ=UTC`).
     pub nft_text: String,
+    /// The ruleset for after the next offset change, loaded by
+    /// `vmgate-offset.timer` at that instant.
+    pub next_offset: Option<NextOffset>,
     /// The same as `nft -j list table` prints it.
     pub nft_json: serde_json::Value,
     /// Sudoers drop-in path.
@@ -162,6 +185,20 @@ pub fn plan(policy: &Policy, opts: &PlanOptions) -> Plan {
     let rs = ruleset::compile(policy, &opts.table, offset_seconds);
     let etc = opts.etc_dir.as_str();
     let ruleset_path = format!("{etc}/ruleset.nft");
+    let next_path = format!("{etc}/ruleset-next.nft");
+    let next_offset = next_change.map(|at| {
+        let (off, _, until) = offset_window(tz, at);
+        let rs = ruleset::compile(policy, &opts.table, off);
+        NextOffset {
+            at,
+            utc_offset: format_offset(off),
+            offset_seconds: off,
+            until,
+            ruleset_path: next_path.clone(),
+            nft_text: rs.to_text(),
+            ruleset: rs,
+        }
+    });
     let g = &policy.defaults.group.name;
     let vv_files: Vec<VvFile> = policy
         .consoles
@@ -217,10 +254,20 @@ pub fn plan(policy: &Policy, opts: &PlanOptions) -> Plan {
         mode: 0o644,
         purpose: "compiled ruleset, loaded at boot".into(),
     });
+    if next_offset.is_some() {
+        files.push(PlannedFile {
+            path: next_path.clone(),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: 0o644,
+            purpose: "ruleset for after the next UTC-offset change".into(),
+        });
+    }
     let unit_paths = UnitPaths {
         vmgate: &opts.vmgate_bin,
         nft: &opts.nft_bin,
         ruleset: &ruleset_path,
+        next_ruleset: &next_path,
         policy: &opts.policy_path,
         sudoers: &opts.sudoers_path,
         table: &opts.table,
@@ -261,6 +308,7 @@ pub fn plan(policy: &Policy, opts: &PlanOptions) -> Plan {
         access,
         nft_text: rs.to_text(),
         nft_json: rs.to_json(),
+        next_offset,
         ruleset: rs,
         ruleset_path,
         sudoers_path: opts.sudoers_path.clone(),
@@ -313,7 +361,7 @@ impl Plan {
             sc.compiled_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
             match sc.next_change {
                 Some(t) => format!(
-                    "the offset changes next at {}: vmgate-reload.timer recompiles then",
+                    "the offset changes next at {}: vmgate-offset.timer switches to the table precompiled for it",
                     t.strftime("%Y-%m-%d %H:%M:%S UTC")
                 ),
                 None => "the offset never changes".into(),
@@ -342,6 +390,17 @@ impl Plan {
             self.ruleset_path, self.ruleset_path
         );
         s.push_str(&self.nft_text);
+        if let Some(n) = &self.next_offset {
+            let _ = writeln!(
+                s,
+                "\n== nftables from {} (UTC{}): {} ==",
+                n.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                n.utc_offset,
+                n.ruleset_path
+            );
+            s.push_str("# the same table with the day/hour windows shifted for the new offset;\n");
+            s.push_str("# vmgate-offset.timer loads it at that instant (no directory needed)\n");
+        }
         let _ = writeln!(s, "\n== sudoers: {} (root:root 0440) ==", self.sudoers_path);
         s.push_str(&self.sudoers);
         s.push_str("\n== connection files ==\n");

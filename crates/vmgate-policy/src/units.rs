@@ -1,5 +1,6 @@
-//! systemd units: load the compiled table before the network, recompile at
-//! the next UTC-offset change, and guard the permissions.
+//! systemd units: load the compiled table before the network, switch to the
+//! precompiled table at the next UTC-offset change, recompile daily, and
+//! guard the permissions.
 
 use std::fmt::Write as _;
 
@@ -25,6 +26,8 @@ pub struct UnitPaths<'a> {
     pub nft: &'a str,
     /// The compiled ruleset file.
     pub ruleset: &'a str,
+    /// The ruleset for after the next offset change.
+    pub next_ruleset: &'a str,
     /// The policy.
     pub policy: &'a str,
     /// The sudoers drop-in.
@@ -79,23 +82,58 @@ pub fn units(policy: &Policy, p: &UnitPaths<'_>, next_change: Option<Timestamp>)
             policy = p.policy,
         ),
     });
-    let mut timer = String::from(
-        "[Unit]\nDescription=vmgate: reload at the next UTC-offset change, and daily for group changes\n\n[Timer]\n",
-    );
     if let Some(t) = next_change {
-        let _ = writeln!(
-            timer,
-            "# The policy's zone ({}) changes its UTC offset then; the compiled\n# day/hour windows are only right until that instant.",
-            policy.defaults.timezone_name
-        );
-        let _ = writeln!(timer, "OnCalendar={} UTC", t.strftime("%Y-%m-%d %H:%M:%S"));
+        out.push(Unit {
+            name: "vmgate-offset.service".into(),
+            text: format!(
+                "[Unit]\n\
+                 Description=vmgate: switch to the ruleset compiled for the new UTC offset\n\
+                 # Precompiled: needs neither the policy nor the user directory.\n\
+                 After=vmgate-ruleset.service\n\
+                 \n\
+                 [Service]\n\
+                 Type=oneshot\n\
+                 Environment=TZ=UTC\n\
+                 ExecStart={nft} -f {next}\n",
+                nft = p.nft,
+                next = p.next_ruleset,
+            ),
+        });
+        out.push(Unit {
+            name: "vmgate-offset.timer".into(),
+            text: format!(
+                "[Unit]\n\
+                 Description=vmgate: the UTC offset of {zone} changes at {when} UTC\n\
+                 \n\
+                 [Timer]\n\
+                 # The compiled day/hour windows are only right until that instant;\n\
+                 # Persistent catches up at boot when the machine was off then.\n\
+                 OnCalendar={when} UTC\n\
+                 Persistent=true\n\
+                 AccuracySec=1s\n\
+                 Unit=vmgate-offset.service\n\
+                 \n\
+                 [Install]\n\
+                 WantedBy=timers.target\n",
+                zone = policy.defaults.timezone_name,
+                when = t.strftime("%Y-%m-%d %H:%M:%S"),
+            ),
+        });
     }
-    timer.push_str(
-        "# Group grants are expanded to their members when compiling.\nOnCalendar=daily\nPersistent=true\nAccuracySec=1s\nUnit=vmgate-reload.service\n\n[Install]\nWantedBy=timers.target\n",
-    );
     out.push(Unit {
         name: "vmgate-reload.timer".into(),
-        text: timer,
+        text: "[Unit]\n\
+               Description=vmgate: recompile daily (group grants expand to their members when compiling)\n\
+               \n\
+               [Timer]\n\
+               OnCalendar=daily\n\
+               Persistent=true\n\
+               RandomizedDelaySec=15min\n\
+               Unit=vmgate-reload.service\n\
+               \n\
+               [Install]\n\
+               WantedBy=timers.target\n"
+            .into(),
     });
     let mut watched = vec![policy.defaults.viewer.clone()];
     for pin in &policy.pins {

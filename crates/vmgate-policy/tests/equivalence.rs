@@ -251,6 +251,15 @@ proptest! {
                 prop_assert!(o.logged.is_empty());
             }
             prop_assert!(o.rules_traversed <= p.max_rules_per_packet);
+            // The table precompiled for the next offset is right from the change
+            // until the one after it.
+            if let Some(n) = &p.next_offset {
+                let span = n.until.map_or(14 * 86_400, |u| (u.as_second() - n.at.as_second()).clamp(1, 14 * 86_400));
+                let t = n.at + SignedDuration::from_secs(i64::from(dt) % span);
+                let d = decide(&policy, uid, gid, daddr, port, t);
+                let o = n.ruleset.evaluate(&Packet { daddr, dport: port, skuid: Some(uid), skgid: Some(gid), flags, time: t });
+                prop_assert_eq!(o.action == Action::Accept, d.allowed, "next offset: uid {} {}:{} at {}", uid, daddr, port, t);
+            }
         }
     }
 }

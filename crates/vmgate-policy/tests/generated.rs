@@ -116,6 +116,13 @@ fn e2e_every_nft_snapshot_passes_nft_check_in_a_netns_of_its_own() {
     for (tag, text) in [
         ("office", office_plan("vmgate").nft_text),
         (
+            "office-next",
+            office_plan("vmgate")
+                .next_offset
+                .expect("Berlin changes its offset")
+                .nft_text,
+        ),
+        (
             "odd",
             plan(&odd_policy(), &PlanOptions::new(common::wednesday())).nft_text,
         ),
