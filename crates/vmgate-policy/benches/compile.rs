@@ -86,8 +86,13 @@ fn main() {
             flags: tcp_flags::SYN,
             time: now,
         };
-        let granted = pl.ruleset.evaluate(&pkt(10_001, 990));
-        let denied = pl.ruleset.evaluate(&pkt(99_999, 990));
+        let t3 = Instant::now();
+        let ev = vmgate_policy::nft::Evaluator::new(&pl.ruleset);
+        let granted = ev.evaluate(&pkt(10_001, 990));
+        let denied = ev.evaluate(&pkt(99_999, 990));
+        let back = vmgate_policy::nft::Ruleset::from_json(&pl.nft_json, "vmgate").expect("parses");
+        let same = vmgate_policy::nft::diff(&back, &pl.ruleset).is_empty();
+        let t4 = Instant::now();
         println!(
             "{users:>6} {consoles:>8} {:>9.1} {:>8.1} {:>6} {:>9} {:>12} {:>17} {:>10},{}",
             (t1 - t0).as_secs_f64() * 1e3,
@@ -98,6 +103,10 @@ fn main() {
             pl.max_rules_per_packet,
             granted.rules_traversed,
             denied.rules_traversed,
+        );
+        println!(
+            "       verify-side: index + read JSON back + diff {:.1} ms (equal: {same})",
+            (t4 - t3).as_secs_f64() * 1e3
         );
     }
 }

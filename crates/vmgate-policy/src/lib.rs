@@ -35,6 +35,24 @@
 //! next compile (the reload timer runs daily and at offset changes), in nft and
 //! sudoers alike, so the two never disagree.
 //!
+//! # Time
+//! The kernel matches `meta day`/`meta hour` in UTC, and vmgate always runs
+//! `nft` with `TZ=UTC` (loading and listing), so the text holds UTC hours.
+//! Weekly windows written in the policy's zone are compiled for the UTC
+//! offset in force at plan time; the plan also carries the table for the
+//! next offset ([`plan::NextOffset`]), which `vmgate-offset.timer` loads at
+//! the change instant without needing the policy or the user directory.
+//! Scheduled grants are checked on every packet (no established-connection
+//! shortcut), so a closing window cuts open sessions.
+//!
+//! # Proof
+//! [`decide`] (the policy) and [`nft::Ruleset::evaluate`] (the compiled table,
+//! read back from its nft JSON) are held equal by property tests over random
+//! policies, zones and packets; end-to-end tests load the text into a real
+//! kernel, read `nft -j` back (structurally equal, [`nft::diff`]), and make
+//! real connections with exact uids and gids. [`matrix`] gives `verify` the
+//! same comparison on the live table.
+//!
 //! **Boundary**: nothing here reads files, asks NSS or runs tools; the binary
 //! does, through [`Directory`] and by writing what [`Plan`] says.
 
