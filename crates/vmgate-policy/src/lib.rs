@@ -3,7 +3,7 @@
 //! One declarative policy in (TOML), everything the client needs out: the
 //! nftables table, the sudoers drop-in, the .vv connection files, owners and
 //! modes, and the systemd units; plus two independent evaluators, the policy's
-//! own [`decide`] and an interpreter of the compiled ruleset
+//! own [`decide()`] and an interpreter of the compiled ruleset
 //! ([`nft::Ruleset::evaluate`]), which the property tests hold equal.
 //!
 //! ```
@@ -46,7 +46,7 @@
 //! shortcut), so a closing window cuts open sessions.
 //!
 //! # Proof
-//! [`decide`] (the policy) and [`nft::Ruleset::evaluate`] (the compiled table,
+//! [`decide()`] (the policy) and [`nft::Ruleset::evaluate`] (the compiled table,
 //! read back from its nft JSON) are held equal by property tests over random
 //! policies, zones and packets; end-to-end tests load the text into a real
 //! kernel, read `nft -j` back (structurally equal, [`nft::diff`]), and make

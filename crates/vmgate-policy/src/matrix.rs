@@ -1,5 +1,5 @@
 //! The access matrix: who may open which console, computed twice, from the
-//! policy ([`crate::decide`]) and from a ruleset (the interpreter, on the
+//! policy ([`crate::decide()`]) and from a ruleset (the interpreter, on the
 //! compiled table or on the live `nft -j` listing), and the cells where they
 //! differ. This is what `vmgate verify` reports.
 

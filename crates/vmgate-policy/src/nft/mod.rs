@@ -4,7 +4,7 @@
 //! [`Ruleset::to_json`] (the shape `nft -j list table` prints) and
 //! [`Ruleset::from_json`] (reads that shape back, from our JSON or from the
 //! live kernel). [`Ruleset::evaluate`] interprets it for one packet; the
-//! property tests hold it against [`crate::decide`], and `vmgate verify` runs
+//! property tests hold it against [`crate::decide()`], and `vmgate verify` runs
 //! it on the live table.
 //!
 //! **Invariant**: every ruleset is loaded and listed with `TZ=UTC`, so
