@@ -1,12 +1,19 @@
 //! A cascade of biquad sections run over `C` channels at once.
 //!
 //! Layout and loop order are chosen for speed without `unsafe` or explicit SIMD:
-//! frames are `[f64; C]` (so the channels of one frame sit in one vector
-//! register), the sample loop is outside and the section loop inside, so that the
-//! CPU overlaps section k of sample n+1 with section k+1 of sample n instead of
-//! waiting on one section's feedback latency. Every section runs the same code:
-//! first-order sections and identities are biquads with zero coefficients, so
-//! there is no branching on the filter type per sample.
+//! frames are `[f64; C]` (so the channels of one frame sit in one SSE2 vector
+//! register and every operation is a packed one), coefficients are broadcast
+//! to all lanes up front, and sections run in groups of four *skewed* over
+//! the frames (section k of a group works on frame t − k in step t), so the
+//! four feedback recursions are independent within a step and overlap in the
+//! CPU instead of waiting on each other. The skew is filled and drained inside
+//! every call, so there is no latency and the result does not depend on how
+//! the audio is cut into blocks (a property test checks this bit for bit).
+//! Every section runs the same code: first-order sections and identities are
+//! biquads with zero coefficients, so there is no branching on the filter type
+//! per sample. Measured alternatives that were slower on the development
+//! machine: plain sample-outer loops (≈ 40 % slower), groups of 3, 5, 6 or 8,
+//! a state update with the output substituted, and AVX2/FMA code generation.
 
 use crate::biquad::BiquadCoefficients;
 
