@@ -186,7 +186,7 @@ impl Validator<'_> {
     fn policy(&mut self, raw: RawPolicy, system_tz: &TimeZone) -> Policy {
         let defaults = self.defaults(raw.defaults.as_ref(), system_tz);
         let servers = self.servers(&raw.server);
-        let consoles = self.consoles(&raw.console, &raw.server, &servers, &defaults);
+        let consoles = self.consoles(&raw.console, &servers, &defaults);
         let pins = self.pins(&raw.pin, &defaults);
         Policy {
             defaults,
@@ -237,7 +237,7 @@ impl Validator<'_> {
         let group_name = d.group.clone().unwrap_or_else(|| {
             Spanned::new(dspan.clone().unwrap_or(0..0), DEFAULT_GROUP.to_string())
         });
-        let group = self.special_group(&group_name, d.group.is_some());
+        let group = self.special_group(&group_name);
         let (timezone, timezone_name) = match &d.timezone {
             Some(tz) => match jiff::tz::db().get(tz.get_ref()) {
                 Ok(z) => (z, tz.get_ref().clone()),
@@ -310,9 +310,8 @@ impl Validator<'_> {
         }
     }
 
-    fn special_group(&mut self, name: &S, written: bool) -> Option<GroupRef> {
+    fn special_group(&mut self, name: &S) -> Option<GroupRef> {
         let field = "defaults.group";
-        let _ = written;
         let g = self.group(name, field)?;
         if g.gid == 0 {
             self.err(
@@ -456,7 +455,6 @@ impl Validator<'_> {
     fn consoles(
         &mut self,
         raw: &[Spanned<crate::raw::RawConsole>],
-        raw_servers: &[Spanned<crate::raw::RawServer>],
         servers: &[Server],
         defaults: &Defaults,
     ) -> Vec<Console> {
@@ -508,7 +506,6 @@ impl Validator<'_> {
             if let (Some(si), true) = (server, port > 0) {
                 let g = servers[si].guard;
                 if g.first <= g.last && !g.contains(port) {
-                    let _ = raw_servers;
                     self.err(
                         span(&c.port),
                         &f("port"),
