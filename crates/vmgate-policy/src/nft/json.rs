@@ -394,6 +394,10 @@ fn value_from(v: &J, p: &str) -> Result<Value, JsonError> {
             Ok(a) => Value::Addr(a),
             Err(_) => Value::Sym(s.clone()),
         },
+        // Newer nft prints a flag list as an array: `["syn"]`.
+        J::Array(a) if !a.is_empty() && a.iter().all(J::is_string) => {
+            Value::Sym(a.iter().filter_map(J::as_str).collect::<Vec<_>>().join(","))
+        }
         J::Object(o) if o.contains_key("range") => {
             let r = o["range"]
                 .as_array()
@@ -406,4 +410,59 @@ fn value_from(v: &J, p: &str) -> Result<Value, JsonError> {
         }
         _ => return Err(unsupported(p, v)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_lists_and_wrapped_elements_of_other_nft_versions_are_read() {
+        let doc = json!({"nftables": [
+            {"table": {"family": "inet", "name": "t"}},
+            {"set": {"family": "inet", "table": "t", "name": "s", "type": ["ipv4_addr", "inet_service"],
+                     "flags": "interval",
+                     "elem": [{"elem": {"val": {"concat": ["10.200.0.1", {"range": [1, 2]}]}, "comment": "x"}}]}},
+            {"chain": {"family": "inet", "table": "t", "name": "c"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "c", "expr": [
+                {"match": {"op": "==", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["syn", "ack"]]}, "right": ["syn"]}},
+                {"log": {"prefix": "p", "flags": ["skuid"]}},
+                {"counter": {"packets": 3, "bytes": 180}}
+            ]}}
+        ]});
+        let rs = Ruleset::from_json(&doc, "t").unwrap();
+        assert_eq!(rs.sets[0].elements.len(), 1);
+        assert!(rs.sets[0].interval);
+        let r = &rs.chains[0].rules[0];
+        assert_eq!(
+            r.exprs[1],
+            Expr::Log {
+                prefix: "p".into(),
+                level: "warn".into(),
+                skuid: true
+            }
+        );
+        match &r.exprs[0] {
+            Expr::Match(m) => assert_eq!(m.right, Value::Sym("syn".into())),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn anything_outside_the_subset_is_an_error_naming_its_place() {
+        let doc = json!({"nftables": [
+            {"table": {"family": "inet", "name": "t"}},
+            {"chain": {"family": "inet", "table": "t", "name": "c"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "c", "expr": [{"masquerade": null}]}}
+        ]});
+        let e = Ruleset::from_json(&doc, "t").unwrap_err().to_string();
+        assert!(
+            e.starts_with("unsupported nft JSON at nftables[2].expr[0]"),
+            "{e}"
+        );
+        assert_eq!(
+            Ruleset::from_json(&doc, "other").unwrap_err(),
+            JsonError::NoTable("other".into())
+        );
+    }
 }
