@@ -7,20 +7,38 @@ use crate::biquad::BiquadCoefficients;
 use crate::config::GRAPHIC_EQ_FREQS;
 use crate::fit::{Shape, fit_gains};
 
-/// Q of band `i`: its bandwidth is the mean log-distance to its neighbours,
-/// so bands tile the spectrum (mbeq's spacing is uneven: octaves at the ends,
-/// half octaves in the middle).
-pub fn band_q(i: usize) -> f64 {
+/// Bandwidth of band `i` in octaves: `WIDTH` times the larger log-distance to
+/// a neighbour (mbeq's spacing is uneven: octaves at the ends, half octaves in
+/// the middle).
+pub fn band_octaves(i: usize) -> f64 {
     let f = &GRAPHIC_EQ_FREQS;
     let n = f.len();
-    let octaves = if i == 0 {
-        (f[1] / f[0]).log2()
-    } else if i == n - 1 {
-        (f[n - 1] / f[n - 2]).log2()
+    // The larger gap to a neighbour, so a band next to an octave gap reaches
+    // across it (5 kHz towards 10 kHz, 100 Hz towards 50 Hz).
+    let left = if i > 0 { (f[i] / f[i - 1]).log2() } else { 0.0 };
+    let right = if i + 1 < n {
+        (f[i + 1] / f[i]).log2()
     } else {
-        (f[i + 1] / f[i - 1]).log2() / 2.0
+        0.0
     };
-    crate::biquad::q_from_bandwidth(octaves)
+    let spacing = left.max(right);
+    spacing * WIDTH
+}
+
+/// How much wider than the band spacing each band is. 1.5 keeps all sliders
+/// at +12 dB flat within 0.6 dB between the centres (1.0 dips by 3 dB), while
+/// alternating ±12 dB settings still solve exactly (from 1.75 up the solve
+/// runs into its gain bound); both are tested.
+pub const WIDTH: f64 = 1.5;
+
+/// Q of band `i` at rate `fs`, from its bandwidth with the cookbook's
+/// bilinear-warping correction (`alpha = sin w0 · sinh(ln2/2 · BW · w0/sin w0)`),
+/// so bands near Nyquist (20 kHz at 44.1/48 kHz) keep their width instead of
+/// being squeezed and leaving a dip between 10 and 20 kHz.
+pub fn band_q(i: usize, fs: f64) -> f64 {
+    let w0 = 2.0 * std::f64::consts::PI * GRAPHIC_EQ_FREQS[i] / fs;
+    let bw = band_octaves(i);
+    1.0 / (2.0 * (std::f64::consts::LN_2 / 2.0 * bw * w0 / w0.sin()).sinh())
 }
 
 /// The sections realising `gains_db` at rate `fs` (bands at or above Nyquist,
@@ -38,7 +56,7 @@ pub fn design(gains_db: &[f64; 15], fs: f64) -> Vec<BiquadCoefficients> {
     let shapes_owned: Vec<Box<dyn Fn(f64) -> BiquadCoefficients>> = idx
         .iter()
         .map(|&i| {
-            let (f, q) = (GRAPHIC_EQ_FREQS[i], band_q(i));
+            let (f, q) = (GRAPHIC_EQ_FREQS[i], band_q(i, fs));
             Box::new(move |g| BiquadCoefficients::peak(fs, f, q, g))
                 as Box<dyn Fn(f64) -> BiquadCoefficients>
         })

@@ -405,3 +405,40 @@ fn tone_changes_live_and_measures_as_set() {
     chain.set_tone_db(0.0, f64::NAN);
     assert_eq!(chain.tone_db(), (0.0, -4.0));
 }
+
+#[test]
+fn graphic_eq_all_sliders_up_is_a_flat_boost() {
+    for rate in RATES {
+        for g in [6.0, 12.0, -12.0] {
+            let mut c = flat();
+            c.graphic_eq.gains_db = [g; 15];
+            let freqs = log_frequencies(300, 50.0, 16_000.0);
+            let r = chain_response(&c, rate, 0.0, &freqs).unwrap();
+            for (f, m) in freqs.iter().zip(&r[0].magnitude_db) {
+                assert!(
+                    (m - g).abs() < 0.75,
+                    "all at {g} dB, {rate} Hz: {m:.2} dB at {f:.0} Hz"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn graphic_eq_alternating_extremes_hit_every_centre() {
+    for rate in RATES {
+        for start in [12.0, -12.0] {
+            let mut c = flat();
+            for (i, g) in c.graphic_eq.gains_db.iter_mut().enumerate() {
+                *g = if i % 2 == 0 { start } else { -start };
+            }
+            let r = chain_response(&c, rate, 0.0, &GRAPHIC_EQ_FREQS).unwrap();
+            for (i, m) in r[0].magnitude_db.iter().enumerate() {
+                assert!(
+                    (m - c.graphic_eq.gains_db[i]).abs() < 0.01,
+                    "{rate}: band {i}: {m}"
+                );
+            }
+        }
+    }
+}
