@@ -346,7 +346,57 @@ fn mode(m: u32) -> String {
     format!("{m:04o}")
 }
 
+/// A generated file's text and where it belongs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GeneratedFile {
+    /// Absolute path on the target system.
+    pub path: String,
+    /// Contents (connection files without their secrets).
+    pub text: String,
+    /// Permission bits it gets.
+    pub mode: u32,
+}
+
 impl Plan {
+    /// Every generated text with its target path: the ruleset(s), the sudoers
+    /// drop-in, the connection files (secrets left out) and the units (under
+    /// `/etc/systemd/system`).
+    #[must_use]
+    pub fn generated_files(&self) -> Vec<GeneratedFile> {
+        let mut out = vec![GeneratedFile {
+            path: self.ruleset_path.clone(),
+            text: self.nft_text.clone(),
+            mode: 0o644,
+        }];
+        if let Some(n) = &self.next_offset {
+            out.push(GeneratedFile {
+                path: n.ruleset_path.clone(),
+                text: n.nft_text.clone(),
+                mode: 0o644,
+            });
+        }
+        out.push(GeneratedFile {
+            path: self.sudoers_path.clone(),
+            text: self.sudoers.clone(),
+            mode: 0o440,
+        });
+        for v in &self.vv_files {
+            out.push(GeneratedFile {
+                path: v.path.clone(),
+                text: v.render(Secrets::default()),
+                mode: v.mode,
+            });
+        }
+        for u in &self.units {
+            out.push(GeneratedFile {
+                path: format!("/etc/systemd/system/{}", u.name),
+                text: u.text.clone(),
+                mode: 0o644,
+            });
+        }
+        out
+    }
+
     /// Human-readable plan.
     #[must_use]
     pub fn to_text(&self) -> String {

@@ -67,6 +67,10 @@ enum Command {
         /// Plan as of this instant (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<String>,
+        /// Also write every generated file under DIR (DIR/etc/vmgate/..., DIR/etc/sudoers.d/...),
+        /// for review or `visudo -cf`; nothing outside DIR is touched.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// May USER open CONSOLE (at a time)? Which grant, which window, next opening.
     Explain {
@@ -149,6 +153,23 @@ fn load(p: &PolicyArgs) -> Result<(Policy, Box<dyn Directory>), Failure> {
     }
 }
 
+/// Writes the plan's files under `dir`, with their modes (owners are apply's job).
+fn write_tree(dir: &std::path::Path, plan: &vmgate_policy::Plan) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in plan.generated_files() {
+        let path = dir.join(f.path.trim_start_matches('/'));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &f.text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -170,7 +191,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { p, table, at: when } => {
+        Command::Plan {
+            p,
+            table,
+            at: when,
+            out,
+        } => {
             let (policy, _) = load(&p)?;
             if table.is_empty()
                 || !table
@@ -189,6 +215,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 p.policy.display().to_string()
             };
             let plan = vmgate_policy::plan(&policy, &opts);
+            if let Some(dir) = &out {
+                write_tree(dir, &plan)?;
+            }
             match p.format {
                 Format::Text => {
                     if p.example {

@@ -244,3 +244,32 @@ fn explain_understands_a_plain_weekday() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("or a weekday such as `wed`"));
 }
+
+#[test]
+fn plan_out_writes_every_file_under_the_given_directory_only() {
+    let dir = std::env::temp_dir().join(format!("vmgate-cli-out-{}", std::process::id()));
+    let o = vmgate(&[
+        "plan",
+        "--example",
+        "--at",
+        WEDNESDAY,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let sudoers = dir.join("etc/sudoers.d/vmgate");
+    let checked = Command::new("visudo")
+        .args(["-cf", sudoers.to_str().unwrap()])
+        .output()
+        .expect("visudo runs");
+    for f in [
+        "etc/vmgate/ruleset.nft",
+        "etc/vmgate/ruleset-next.nft",
+        "etc/vmgate/consoles/debianx.vv",
+        "etc/systemd/system/vmgate-offset.timer",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked.status.success(), "{checked:?}");
+}
