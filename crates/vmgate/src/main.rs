@@ -222,7 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Format::Text => {
                     if p.example {
                         println!(
-                            "# vmgate plan of the built-in example ({})",
+                            "# vmgate plan of the built-in example: {}",
                             example::OFFICE_NAME
                         );
                     }
