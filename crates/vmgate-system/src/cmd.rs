@@ -11,12 +11,14 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub(crate) struct Cmd {
     argv: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Cmd {
     pub(crate) fn new(program: &str) -> Self {
         Cmd {
             argv: vec![program.into()],
+            env: Vec::new(),
         }
     }
 
@@ -30,6 +32,12 @@ impl Cmd {
 
     pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.argv.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Sets an environment variable for the program (kept through `ip netns exec`).
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -74,6 +82,7 @@ impl Cmd {
         let program = self.argv[0].to_string_lossy().into_owned();
         let mut child = Command::new(&self.argv[0])
             .args(&self.argv[1..])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -95,8 +95,11 @@ impl NftTable {
         family == Some("inet") && name.map(|n| n.trim_end_matches('{')) == Some(self.name.as_str())
     }
 
+    /// `nft` with `TZ=UTC`: nft converts `meta hour` between local time and the kernel's
+    /// UTC when it loads and lists, so a table listed and reloaded (a rollback) on a machine
+    /// in another zone would shift its windows. vmgate's rulesets are compiled in UTC.
     fn nft(&self) -> Cmd {
-        Cmd::in_netns("nft", self.netns.as_deref())
+        Cmd::in_netns("nft", self.netns.as_deref()).env("TZ", "UTC")
     }
 
     /// Asks the kernel whether the replacing transaction would load (`nft -c -f -`),
