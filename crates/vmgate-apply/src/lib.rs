@@ -93,7 +93,7 @@ mod verify;
 
 pub use apply::{ApplyReport, Change, Mode, apply};
 pub use error::{Error, Result};
-pub use log::{Refusal, log};
+pub use log::{Refusal, follow, log};
 pub use options::{Hook, Options, Step};
 pub use source::{Loaded, Source, SystemDirectory, load};
 pub use state::Manifest;

@@ -52,31 +52,45 @@ impl Refusal {
 /// # Errors
 /// The kernel log cannot be read.
 pub fn log(prefix: &str, policy: Option<&Policy>, after: Option<u64>) -> Result<Vec<Refusal>> {
-    let mut out = Vec::new();
-    for d in kmsg::denials(prefix)? {
-        if after.is_some_and(|a| d.seq <= a) {
-            continue;
-        }
-        let user = d
-            .uid
-            .and_then(|u| users::user_by_uid(u).ok().flatten())
-            .map(|u| u.name);
-        let console = policy.and_then(|p| {
-            p.consoles
-                .iter()
-                .find(|c| Some(c.port) == d.dport && p.server_of(c).addresses.contains(&d.dst))
-                .map(|c| c.name.clone())
-        });
-        out.push(Refusal {
-            seq: d.seq,
-            timestamp_us: d.timestamp_us,
-            uid: d.uid,
-            user,
-            gid: d.gid,
-            address: d.dst,
-            port: d.dport,
-            console,
-        });
+    Ok(kmsg::denials(prefix)?
+        .into_iter()
+        .filter(|d| after.is_none_or(|a| d.seq > a))
+        .map(|d| refusal(&d, policy))
+        .collect())
+}
+
+/// Denials as they are logged from now on (`vmgate log --follow`); each `next` blocks
+/// until the kernel logs one.
+///
+/// # Errors
+/// `/dev/kmsg` cannot be opened.
+pub fn follow<'a>(
+    prefix: &str,
+    policy: Option<&'a Policy>,
+) -> Result<impl Iterator<Item = Result<Refusal>> + 'a> {
+    let f = kmsg::follow(prefix)?;
+    Ok(f.map(move |d| d.map(|d| refusal(&d, policy)).map_err(Into::into)))
+}
+
+fn refusal(d: &kmsg::Denial, policy: Option<&Policy>) -> Refusal {
+    let user = d
+        .uid
+        .and_then(|u| users::user_by_uid(u).ok().flatten())
+        .map(|u| u.name);
+    let console = policy.and_then(|p| {
+        p.consoles
+            .iter()
+            .find(|c| Some(c.port) == d.dport && p.server_of(c).addresses.contains(&d.dst))
+            .map(|c| c.name.clone())
+    });
+    Refusal {
+        seq: d.seq,
+        timestamp_us: d.timestamp_us,
+        uid: d.uid,
+        user,
+        gid: d.gid,
+        address: d.dst,
+        port: d.dport,
+        console,
     }
-    Ok(out)
 }

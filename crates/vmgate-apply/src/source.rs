@@ -244,3 +244,71 @@ fn unreachable_valid() -> Diagnostics {
         items: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        let mut s = Source::new("t.toml", text, "2026-12-02T09:00:00Z".parse().unwrap());
+        s.system_timezone = TimeZone::UTC;
+        s
+    }
+
+    const POLICY: &str = r#"
+[defaults]
+viewer = "/usr/bin/true"
+group = "vmgt-no-such-special-group"
+timezone = "UTC"
+
+[[server]]
+name = "h"
+addresses = ["10.200.0.2"]
+guard_ports = "20001-20002"
+
+[[console]]
+name = "vm"
+server = "h"
+port = 20001
+allow = [ { users = ["root"] } ]
+"#;
+
+    #[test]
+    fn a_missing_special_group_is_for_apply_to_create() {
+        let l = load(&src(POLICY)).unwrap();
+        assert_eq!(l.missing_groups, vec!["vmgt-no-such-special-group"]);
+        assert!(l.policy.defaults.group.gid >= PROVISIONAL_GID_BASE);
+        assert!(l.plan.sudoers.contains("vmgt-no-such-special-group"));
+    }
+
+    #[test]
+    fn any_other_missing_group_is_an_error_as_check_reports_it() {
+        let text = POLICY.replace(
+            r#"{ users = ["root"] }"#,
+            r#"{ users = ["root"] }, { groups = ["vmgt-no-such-grant-group"] }"#,
+        );
+        let d = load(&src(&text)).unwrap_err();
+        let msg = d.to_string();
+        assert!(
+            msg.contains("unknown group `vmgt-no-such-grant-group`"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("unknown group `vmgt-no-such-special-group`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn special_group_names_come_from_the_text_with_the_default() {
+        assert_eq!(
+            special_group_names(POLICY),
+            vec!["vmgt-no-such-special-group"]
+        );
+        assert_eq!(
+            special_group_names("[[pin]]\ngroup = \"mygroup\"\n"),
+            vec![vmgate_policy::validate::DEFAULT_GROUP, "mygroup"]
+        );
+        assert!(special_group_names("not toml [").is_empty());
+    }
+}

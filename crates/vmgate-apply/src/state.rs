@@ -268,3 +268,40 @@ pub enum Journal {
     /// An uninstall: finish it.
     Uninstall,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_round_trips_and_refuses_unknown_fields() {
+        let mut b = BeforeImage::default();
+        b.files.insert("/x".into(), SavedFile::Absent);
+        b.files.insert(
+            "/y".into(),
+            SavedFile::File {
+                attrs: FileAttrs::root(0o440),
+                content: "a\nb".into(),
+            },
+        );
+        b.tables
+            .insert("vmgate".into(), Some("table inet vmgate {\n}".into()));
+        b.absent_groups.push("vmconsole".into());
+        let j = Journal::Apply(Box::new(b));
+        let text = serde_json::to_string(&j).unwrap();
+        assert_eq!(serde_json::from_str::<Journal>(&text).unwrap(), j);
+        let bad = text.replacen("\"files\"", "\"extra\":1,\"files\"", 1);
+        assert!(serde_json::from_str::<Journal>(&bad).is_err());
+    }
+
+    #[test]
+    fn before_image_records_missing_parent_directories_outermost_first() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = BeforeImage::default();
+        b.dir(&d.path().join("etc/consoles"));
+        assert_eq!(
+            b.absent_dirs,
+            vec![d.path().join("etc"), d.path().join("etc/consoles")]
+        );
+    }
+}

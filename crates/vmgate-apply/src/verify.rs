@@ -118,6 +118,19 @@ pub fn verify(src: &Source, opts: &Options) -> Result<VerifyReport> {
     let manifest: Option<Manifest> = read_json(&opts.manifest_path())?;
     let mut drift: Vec<Change> = file_changes(&d, &loaded.missing_groups, manifest.as_ref(), opts)?;
     drift.extend(membership_drift(&d)?);
+    if let (Some(m), Some(listing)) = (manifest.as_ref(), d.table.list_text()?) {
+        if m.table == d.table.name() && m.table_text != d.table_text {
+            drift.push(Change {
+                item: format!("nft table inet {}", d.table.name()),
+                action: "loaded from another policy or another UTC offset than this one: run vmgate apply".into(),
+            });
+        } else if m.table == d.table.name() && m.table_listing != listing {
+            drift.push(Change {
+                item: format!("nft table inet {}", d.table.name()),
+                action: "changed by hand since vmgate apply loaded it".into(),
+            });
+        }
+    }
     let live = match d.table.list_json()? {
         Some(json) => {
             let doc: serde_json::Value =
