@@ -106,6 +106,8 @@ pub(crate) struct Desired {
     pub table: NftTable,
     pub table_text: String,
     pub groups: Vec<String>,
+    /// The special group's name.
+    pub group: String,
     pub pinned: Vec<Pinned>,
     pub etc_dir: PathBuf,
     pub consoles_dir: PathBuf,
@@ -203,6 +205,7 @@ impl Desired {
             table: NftTable::new(&plan.table)?,
             table_text: plan.ruleset.to_table_text(),
             groups,
+            group: g.name.clone(),
             pinned,
             consoles_dir: etc_dir.join("consoles"),
             etc_dir,
@@ -226,18 +229,24 @@ fn describe(a: Option<FileAttrs>) -> String {
 }
 
 /// A file whose content and attributes must be exactly these.
-pub(crate) fn file_change(path: &Path, text: &str, attrs: FileAttrs) -> Result<Option<Change>> {
+pub(crate) fn file_change(
+    path: &Path,
+    text: &str,
+    attrs: FileAttrs,
+    group: &str,
+) -> Result<Option<Change>> {
     let content = files::read_optional(path)?;
     let now = attrs_of(path);
+    let want = format!("root:{group} {:04o}", attrs.mode);
     Ok(match content {
-        None => Some(Change::new(path.display(), format!("create ({attrs})"))),
+        None => Some(Change::new(path.display(), format!("create ({want})"))),
         Some(c) if c != text.as_bytes() => Some(Change::new(
             path.display(),
-            format!("rewrite: the content differs ({attrs})"),
+            format!("rewrite: the content differs ({want})"),
         )),
         Some(_) if now != Some(attrs) => Some(Change::new(
             path.display(),
-            format!("set owner and mode {attrs} (now {})", describe(now)),
+            format!("set owner and mode {want} (now {})", describe(now)),
         )),
         Some(_) => None,
     })
@@ -293,23 +302,25 @@ pub(crate) fn file_changes(
         out.push(Change::new(
             d.consoles_dir.display(),
             format!(
-                "directory with owner and mode {CONSOLES_DIR_ATTRS} (now {})",
+                "directory with owner and mode root:root 0755 (now {})",
                 describe(now)
             ),
         ));
     }
     for (path, text, attrs) in &d.vv {
-        out.extend(file_change(path, text, *attrs)?);
+        out.extend(file_change(path, text, *attrs, &d.group)?);
     }
     out.extend(file_change(
         d.sudoers.path(),
         &d.sudoers_text,
         SUDOERS_ATTRS,
+        "root",
     )?);
     out.extend(file_change(
         &d.ruleset_file,
         &d.ruleset_text,
         RULESET_ATTRS,
+        "root",
     )?);
     if let Some(m) = old {
         for s in stale(d, m) {

@@ -157,18 +157,25 @@ pub fn verify(src: &Source, opts: &Options) -> Result<VerifyReport> {
     };
     let policy = &loaded.policy;
     let mut times = matrix::probe_times(policy, at, at + SignedDuration::from_hours(7 * 24));
-    // The whole week in steps of an hour too, so a day's column is filled even for
-    // grants that never change.
-    let mut t = at;
-    while t < at + SignedDuration::from_hours(7 * 24) {
-        times.push(t);
-        t += SignedDuration::from_hours(1);
+    // The start of each of the next seven days in the policy's zone too: with the
+    // edges above, every state of every day is probed (a grant that never changes has
+    // no edges), at 7 more instants rather than one per hour.
+    let tz = &policy.defaults.timezone;
+    let mut day = at.to_zoned(tz.clone());
+    for _ in 0..7 {
+        match day.tomorrow().and_then(|d| d.start_of_day()) {
+            Ok(next) => {
+                times.push(next.timestamp());
+                day = next;
+            }
+            Err(_) => break,
+        }
     }
+    times.retain(|t| *t < at + SignedDuration::from_hours(7 * 24));
     times.sort();
     times.dedup();
     let cells = matrix::matrix(policy, &live, &times);
     drift.extend(access_drift(&cells, policy));
-    let tz = &policy.defaults.timezone;
     let mut rows: BTreeMap<(String, String), AccessRow> = BTreeMap::new();
     for c in cells
         .iter()
@@ -334,41 +341,47 @@ pub fn guard(src: &Source, opts: &Options, repair: bool) -> Result<GuardReport> 
     let d = Desired::new(&loaded.policy, &loaded.plan)?;
     let mut drift = Vec::new();
     let mut repaired = Vec::new();
-    let mut check = |path: &std::path::Path, want: FileAttrs, what: &str| -> Result<()> {
-        let Ok(now) = files::stat(path) else {
-            drift.push(Change {
-                item: path.display().to_string(),
-                action: format!("missing ({what}); run vmgate apply"),
-            });
-            return Ok(());
-        };
-        if now != want {
-            let c = Change {
-                item: path.display().to_string(),
-                action: format!("owner and mode {now}, the policy says {want} ({what})"),
+    let mut check =
+        |path: &std::path::Path, want: FileAttrs, group: &str, what: &str| -> Result<()> {
+            let Ok(now) = files::stat(path) else {
+                drift.push(Change {
+                    item: path.display().to_string(),
+                    action: format!("missing ({what}); run vmgate apply"),
+                });
+                return Ok(());
             };
-            if repair {
-                files::set_attrs(path, want)?;
-                repaired.push(c.clone());
+            if now != want {
+                let c = Change {
+                    item: path.display().to_string(),
+                    action: format!(
+                        "owner and mode {now}, the policy says root:{group} {:04o} ({what})",
+                        want.mode
+                    ),
+                };
+                if repair {
+                    files::set_attrs(path, want)?;
+                    repaired.push(c.clone());
+                }
+                drift.push(c);
             }
-            drift.push(c);
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for p in &d.pinned {
-        check(&p.path, p.attrs, "pinned command")?;
+        check(&p.path, p.attrs, &p.group, "pinned command")?;
     }
     check(
         &d.consoles_dir,
         CONSOLES_DIR_ATTRS,
+        "root",
         "connection files' directory",
     )?;
     for (path, _, attrs) in &d.vv {
-        check(path, *attrs, "connection file")?;
+        check(path, *attrs, &d.group, "connection file")?;
     }
     check(
         d.sudoers.path(),
         vmgate_system::sudoers::SUDOERS_ATTRS,
+        "root",
         "sudoers drop-in",
     )?;
     if opts.statoverride {

@@ -267,6 +267,7 @@ fn e2e_apply_grants_exactly_the_policy_in_the_kernel_and_uninstall_restores_ever
     let seq = kmsg::last_seq().unwrap();
     let first = apply(&src, &f.opts, Mode::Apply).unwrap();
     assert!(first.changed(), "{}", first.to_text());
+    eprintln!("{}", first.to_text());
     assert!(f.group_exists());
     let gid = f.gid();
     assert_eq!(
@@ -288,6 +289,25 @@ fn e2e_apply_grants_exactly_the_policy_in_the_kernel_and_uninstall_restores_ever
     assert!(!apply(&src, &f.opts, Mode::Check).unwrap().changed());
     let v = verify(&src, &f.opts).unwrap();
     assert!(v.ok(), "{}", v.to_text());
+    eprintln!("{}", v.to_text());
+    let row = |user: &TestUser, console: &str| {
+        v.matrix
+            .iter()
+            .find(|r| r.user == user.name() && r.console == console)
+            .unwrap_or_else(|| panic!("no row {} {console}: {}", user.name(), v.to_text()))
+            .clone()
+    };
+    let vm1 = row(&f.me, "vm1");
+    assert!(vm1.policy && vm1.live && vm1.week.iter().all(|&d| d == (true, true)));
+    let vm4 = row(&f.me, "vm4");
+    assert!(!vm4.policy && !vm4.live, "{}", v.to_text());
+    assert!(
+        vm4.week.iter().all(|&(p, l)| p && l),
+        "vm4 opens every day: {}",
+        v.to_text()
+    );
+    let bro1 = row(&f.bro, "vm1");
+    assert!(!bro1.policy && !bro1.live && bro1.week.iter().all(|&d| d == (false, false)));
 
     let (v4, v6) = (f.host.v4(), f.host.v6());
     // The granted user through the real sudo rule and the pinned viewer: vm1 (v4, the
@@ -462,7 +482,9 @@ fn e2e_apply_grants_exactly_the_policy_in_the_kernel_and_uninstall_restores_ever
     assert!(!v.ok());
     let viewer = f.viewer().display().to_string();
     assert!(v.drift.iter().any(|d| d.item == viewer), "{}", v.to_text());
+    eprintln!("{}", v.to_text());
     let g = guard(&src, &f.opts, true).unwrap();
+    eprintln!("{}", g.to_text());
     assert!(
         g.ok() && g.repaired.iter().any(|d| d.item == viewer),
         "{}",
@@ -523,6 +545,7 @@ fn e2e_apply_grants_exactly_the_policy_in_the_kernel_and_uninstall_restores_ever
 
     // Uninstall: the system is as before the first apply.
     let u = uninstall(&f.opts).unwrap();
+    eprintln!("{}", u.to_text());
     assert!(!u.changes.is_empty(), "{}", u.to_text());
     let diff = before.diff(&before.recapture().unwrap());
     assert!(diff.is_empty(), "uninstall left differences: {diff:?}");
