@@ -1,0 +1,489 @@
+//! Fitting peaking filters that bring a measured response to a target.
+
+use std::fmt::Write as _;
+
+use klang_dsp::biquad::BiquadCoefficients;
+use klang_dsp::config::{Config, EqBand, FilterType};
+
+use crate::error::{CalibrateError, check};
+use crate::response::FrequencyResponse;
+use crate::target::Target;
+
+/// What the fit may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitOptions {
+    /// Sample rate the filters are designed for (klang's, usually 48 kHz).
+    pub sample_rate: u32,
+    /// Correct only inside this range, Hz (default 20–300 Hz, where rooms hurt most).
+    pub range_hz: (f64, f64),
+    /// The target is placed at the measured response's median level in this
+    /// band, Hz (`None`: the fit range). The median ignores narrow peaks and nulls.
+    pub level_band_hz: Option<(f64, f64)>,
+    /// Most filters (default 10).
+    pub max_filters: usize,
+    /// Deepest cut per filter, dB (default 12).
+    pub max_cut_db: f64,
+    /// Largest boost, per filter and of all filters together, dB (default 3:
+    /// boosting a null wastes amplifier power).
+    pub max_boost_db: f64,
+    /// Allowed Q range (default 0.5–12).
+    pub q_range: (f64, f64),
+    /// Stop adding filters once no excursion exceeds this, dB (default 0.3).
+    pub tolerance_db: f64,
+}
+
+impl FitOptions {
+    /// The defaults at `sample_rate`.
+    pub fn new(sample_rate: u32) -> FitOptions {
+        FitOptions {
+            sample_rate,
+            range_hz: (20.0, 300.0),
+            level_band_hz: None,
+            max_filters: 10,
+            max_cut_db: 12.0,
+            max_boost_db: 3.0,
+            q_range: (0.5, 12.0),
+            tolerance_db: 0.3,
+        }
+    }
+
+    fn validate(&self) -> Result<(), CalibrateError> {
+        let fs = f64::from(self.sample_rate);
+        check(
+            (8_000.0..=768_000.0).contains(&fs),
+            "sample rate",
+            fs,
+            "must be 8000 to 768000 Hz",
+        )?;
+        let (lo, hi) = self.range_hz;
+        check(
+            lo >= 1.0 && hi > lo * 1.2 && hi < 0.45 * fs,
+            "fit range",
+            hi,
+            "needs 1 Hz <= low < high / 1.2 and high below 0.45 x the sample rate",
+        )?;
+        if let Some((a, b)) = self.level_band_hz {
+            check(a > 0.0 && b > a, "level band", b, "needs 0 < low < high")?;
+        }
+        check(
+            (0.0..=24.0).contains(&self.max_cut_db),
+            "maximum cut",
+            self.max_cut_db,
+            "must be 0 to 24 dB",
+        )?;
+        check(
+            (0.0..=12.0).contains(&self.max_boost_db),
+            "maximum boost",
+            self.max_boost_db,
+            "must be 0 to 12 dB",
+        )?;
+        check(
+            self.max_filters <= 64,
+            "filter count",
+            self.max_filters as f64,
+            "must be at most 64",
+        )?;
+        check(
+            self.q_range.0 >= 0.1 && self.q_range.1 >= self.q_range.0 && self.q_range.1 <= 50.0,
+            "q range",
+            self.q_range.1,
+            "needs 0.1 <= low <= high <= 50",
+        )
+    }
+}
+
+/// The result of a fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correction {
+    /// The peaking filters, in klang's config form, ascending in frequency.
+    pub bands: Vec<EqBand>,
+    /// Gain before the filters so their boosts cannot clip, dB (≤ 0).
+    pub preamp_db: f64,
+    /// Where the target sits relative to its own 0 dB to match the measured
+    /// level, dB.
+    pub level_db: f64,
+    /// The measured response's grid, Hz.
+    pub freqs_hz: Vec<f64>,
+    /// The measured response, dB.
+    pub measured_db: Vec<f64>,
+    /// The target, level-aligned, dB.
+    pub target_db: Vec<f64>,
+    /// The measured response plus the filters (without the preamp), dB: what
+    /// klang will play, as klang's own biquad design predicts.
+    pub predicted_db: Vec<f64>,
+    /// Deviation from target in the fit range before correction: (RMS, max |·|), dB.
+    pub before_db: (f64, f64),
+    /// The same after correction.
+    pub after_db: (f64, f64),
+}
+
+/// RMS and largest absolute deviation of `a − b` over indices where `f` lies in `range`.
+pub fn deviation(freqs: &[f64], a: &[f64], b: &[f64], range: (f64, f64)) -> (f64, f64) {
+    let d: Vec<f64> = freqs
+        .iter()
+        .zip(a.iter().zip(b))
+        .filter(|(f, _)| (range.0..=range.1).contains(*f))
+        .map(|(_, (x, y))| x - y)
+        .collect();
+    if d.is_empty() {
+        return (0.0, 0.0);
+    }
+    let rms = (d.iter().map(|v| v * v).sum::<f64>() / d.len() as f64).sqrt();
+    (rms, d.iter().fold(0.0, |m, v| m.max(v.abs())))
+}
+
+/// A filter as the optimiser sees it: `[ln f, gain dB, ln q]`.
+type Params = [f64; 3];
+
+fn peak_curve(fs: f64, p: &Params, freqs: &[f64]) -> Vec<f64> {
+    let c = BiquadCoefficients::peak(fs, p[0].exp(), p[2].exp(), p[1]);
+    freqs.iter().map(|&f| c.magnitude_db(fs, f)).collect()
+}
+
+/// Fits peaking filters so `measured` plus the filters follows `target`
+/// inside `options.range_hz`: greedy placement at the largest excursion, each
+/// new filter refined alone and then all together (Levenberg-Marquardt with
+/// bounds), ending when the error is within tolerance, the filter budget is
+/// used, or a filter no longer helps.
+pub fn fit(
+    measured: &FrequencyResponse,
+    target: &Target,
+    options: &FitOptions,
+) -> Result<Correction, CalibrateError> {
+    options.validate()?;
+    target.validate()?;
+    let fs = f64::from(options.sample_rate);
+    let (lo, hi) = options.range_hz;
+    let idx: Vec<usize> = (0..measured.freqs_hz.len())
+        .filter(|&i| (lo..=hi).contains(&measured.freqs_hz[i]))
+        .collect();
+    check(
+        idx.len() >= 8,
+        "fit range",
+        idx.len() as f64,
+        "the response has fewer than 8 frequencies in the fit range; use a finer grid",
+    )?;
+    let freqs: Vec<f64> = idx.iter().map(|&i| measured.freqs_hz[i]).collect();
+    let band = options.level_band_hz.unwrap_or(options.range_hz);
+    let mut diffs: Vec<f64> = measured
+        .freqs_hz
+        .iter()
+        .zip(&measured.db)
+        .filter(|(f, _)| (band.0..=band.1).contains(*f))
+        .map(|(&f, &d)| d - target.db_at(f))
+        .collect();
+    check(
+        !diffs.is_empty(),
+        "level band",
+        band.0,
+        "the response has no frequencies in the level band",
+    )?;
+    diffs.sort_by(f64::total_cmp);
+    let level_db = diffs[diffs.len() / 2];
+    // What the filters must add: target − measured.
+    let want: Vec<f64> = idx
+        .iter()
+        .map(|&i| target.db_at(measured.freqs_hz[i]) + level_db - measured.db[i])
+        .collect();
+
+    let bounds = |_: usize| -> (Params, Params) {
+        (
+            [lo.ln(), -options.max_cut_db, options.q_range.0.ln()],
+            [hi.ln(), options.max_boost_db, options.q_range.1.ln()],
+        )
+    };
+    let residual = |filters: &[Params]| -> Vec<f64> {
+        let mut sum = vec![0.0; freqs.len()];
+        for p in filters {
+            for (s, v) in sum.iter_mut().zip(peak_curve(fs, p, &freqs)) {
+                *s += v;
+            }
+        }
+        let mut r: Vec<f64> = sum.iter().zip(&want).map(|(s, w)| s - w).collect();
+        // Penalty: the filters together must not boost beyond the limit either.
+        r.extend(
+            sum.iter()
+                .map(|s| 10.0 * (s - options.max_boost_db).max(0.0)),
+        );
+        r
+    };
+    let cost = |filters: &[Params]| residual(filters).iter().map(|v| v * v).sum::<f64>();
+
+    let mut filters: Vec<Params> = Vec::new();
+    let mut current = cost(&filters);
+    while filters.len() < options.max_filters {
+        let r = residual(&filters);
+        // Largest excursion: positive r = too loud (cut), negative = too quiet
+        // (boost, worth at most the boost limit).
+        let (i, score) = (0..freqs.len())
+            .map(|i| {
+                let s = if r[i] > 0.0 {
+                    r[i].min(options.max_cut_db)
+                } else {
+                    (-r[i]).min(options.max_boost_db)
+                };
+                (i, s)
+            })
+            .fold((0, -1.0), |b, c| if c.1 > b.1 { c } else { b });
+        if score < options.tolerance_db {
+            break;
+        }
+        // Width at half height gives the first Q.
+        let half = r[i] / 2.0;
+        let inside = |j: usize| (r[j] - half) * half.signum() > 0.0;
+        let mut a = i;
+        while a > 0 && inside(a - 1) {
+            a -= 1;
+        }
+        let mut b = i;
+        while b + 1 < freqs.len() && inside(b + 1) {
+            b += 1;
+        }
+        let bw = (freqs[b] / freqs[a]).log2().max(0.05);
+        let q0 = (1.0 / bw).clamp(options.q_range.0, options.q_range.1);
+        let g0 = (-r[i]).clamp(-options.max_cut_db, options.max_boost_db);
+        let mut trial = filters.clone();
+        trial.push([freqs[i].ln(), g0, q0.ln()]);
+        let n = trial.len();
+        // The new filter alone, then all together.
+        levenberg_marquardt(&mut trial, n - 1..n, &bounds, &residual, 30);
+        levenberg_marquardt(&mut trial, 0..n, &bounds, &residual, 20);
+        let c = cost(&trial);
+        if c > current * 0.98 {
+            break;
+        }
+        filters = trial;
+        current = c;
+    }
+    let n = filters.len();
+    levenberg_marquardt(&mut filters, 0..n, &bounds, &residual, 60);
+    filters.sort_by(|a, b| a[0].total_cmp(&b[0]));
+
+    let bands: Vec<EqBand> = filters
+        .iter()
+        .map(|p| EqBand {
+            kind: FilterType::Peak,
+            freq: round_to(p[0].exp(), 0.1),
+            gain_db: round_to(p[1], 0.01),
+            q: round_to(p[2].exp(), 0.001),
+            slope: None,
+        })
+        .collect();
+    // Predict from the rounded bands: exactly what the written preset plays.
+    let coeffs: Vec<BiquadCoefficients> = bands
+        .iter()
+        .map(|b| BiquadCoefficients::peak(fs, b.freq, b.q, b.gain_db))
+        .collect();
+    let filter_db = |f: f64| coeffs.iter().map(|c| c.magnitude_db(fs, f)).sum::<f64>();
+    let predicted_db: Vec<f64> = measured
+        .freqs_hz
+        .iter()
+        .zip(&measured.db)
+        .map(|(&f, &d)| d + filter_db(f))
+        .collect();
+    let target_db: Vec<f64> = measured
+        .freqs_hz
+        .iter()
+        .map(|&f| target.db_at(f) + level_db)
+        .collect();
+    // Highest boost anywhere up to 0.45 fs sets the preamp.
+    let max_boost = (0..=400)
+        .map(|k| filter_db(10.0 * (0.045 * fs).powf(k as f64 / 400.0)))
+        .chain(bands.iter().map(|b| filter_db(b.freq)))
+        .fold(0.0f64, f64::max);
+    let preamp_db = -round_to(max_boost, 0.1).max(0.0) + 0.0;
+    let before_db = deviation(
+        &measured.freqs_hz,
+        &measured.db,
+        &target_db,
+        options.range_hz,
+    );
+    let after_db = deviation(
+        &measured.freqs_hz,
+        &predicted_db,
+        &target_db,
+        options.range_hz,
+    );
+    Ok(Correction {
+        bands,
+        preamp_db,
+        level_db,
+        freqs_hz: measured.freqs_hz.clone(),
+        measured_db: measured.db.clone(),
+        target_db,
+        predicted_db,
+        before_db,
+        after_db,
+    })
+}
+
+fn round_to(x: f64, step: f64) -> f64 {
+    (x / step).round() * step
+}
+
+/// Bounded Levenberg-Marquardt over the filters in `active` (numeric
+/// Jacobian; steps clamped to the bounds).
+fn levenberg_marquardt(
+    filters: &mut [Params],
+    active: std::ops::Range<usize>,
+    bounds: &dyn Fn(usize) -> (Params, Params),
+    residual: &dyn Fn(&[Params]) -> Vec<f64>,
+    iterations: usize,
+) {
+    let m = active.len() * 3;
+    if m == 0 {
+        return;
+    }
+    let clamp = |fs: &mut [Params]| {
+        for j in active.clone() {
+            let (l, u) = bounds(j);
+            for k in 0..3 {
+                fs[j][k] = fs[j][k].clamp(l[k], u[k]);
+            }
+        }
+    };
+    clamp(filters);
+    let mut r = residual(filters);
+    let mut c: f64 = r.iter().map(|v| v * v).sum();
+    let mut lambda = 1e-2;
+    for _ in 0..iterations {
+        // Jacobian by forward differences.
+        let mut jac = vec![vec![0.0; r.len()]; m];
+        for (col, jrow) in jac.iter_mut().enumerate() {
+            let (j, k) = (active.start + col / 3, col % 3);
+            let h = [1e-4, 1e-3, 1e-4][k];
+            let mut fs2 = filters.to_vec();
+            fs2[j][k] += h;
+            let r2 = residual(&fs2);
+            for (d, (a, b)) in jrow.iter_mut().zip(r2.iter().zip(&r)) {
+                *d = (a - b) / h;
+            }
+        }
+        let mut jtj = vec![vec![0.0; m]; m];
+        let mut jtr = vec![0.0; m];
+        for a in 0..m {
+            jtr[a] = jac[a].iter().zip(&r).map(|(x, y)| x * y).sum();
+            for b in a..m {
+                let v: f64 = jac[a].iter().zip(&jac[b]).map(|(x, y)| x * y).sum();
+                jtj[a][b] = v;
+                jtj[b][a] = v;
+            }
+        }
+        let mut improved = false;
+        for _ in 0..8 {
+            let mut aug = jtj.clone();
+            for (a, row) in aug.iter_mut().enumerate() {
+                row[a] += lambda * (jtj[a][a] + 1e-9);
+            }
+            let Some(step) = solve(aug, jtr.iter().map(|v| -v).collect()) else {
+                lambda *= 10.0;
+                continue;
+            };
+            let mut trial = filters.to_vec();
+            for (col, s) in step.iter().enumerate() {
+                trial[active.start + col / 3][col % 3] += s;
+            }
+            clamp(&mut trial);
+            let r2 = residual(&trial);
+            let c2: f64 = r2.iter().map(|v| v * v).sum();
+            if c2 < c {
+                filters.copy_from_slice(&trial);
+                r = r2;
+                let gain = c - c2;
+                c = c2;
+                lambda = (lambda * 0.3).max(1e-7);
+                improved = gain > 1e-9 * c.max(1e-12);
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+}
+
+/// Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))?;
+        if a[piv][col].abs() <= 1e-300 || a[piv][col].is_nan() {
+            return None;
+        }
+        a.swap(col, piv);
+        b.swap(col, piv);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            if f != 0.0 {
+                let (upper, lower) = a.split_at_mut(row);
+                for (x, y) in lower[0][col..].iter_mut().zip(&upper[col][col..]) {
+                    *x -= f * y;
+                }
+                b[row] -= f * b[col];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    Some(x)
+}
+
+impl Correction {
+    /// A klang config holding only the correction: default settings, the
+    /// filters as `eq` bands and the preamp as `input_gain_db`. Merge its
+    /// `eq` and `input_gain_db` into a user's preset, or write it whole.
+    pub fn to_config(&self) -> Config {
+        Config {
+            input_gain_db: self.preamp_db,
+            eq: self.bands.clone(),
+            ..Config::default()
+        }
+    }
+
+    /// The correction as an Equalizer APO file.
+    pub fn to_apo(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Preamp: {:.1} dB", self.preamp_db);
+        for (i, b) in self.bands.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "Filter {}: ON PK Fc {} Hz Gain {:.2} dB Q {:.3}",
+                i + 1,
+                trim_float(b.freq),
+                b.gain_db,
+                b.q
+            );
+        }
+        s
+    }
+
+    /// A short table of the filters for the terminal.
+    pub fn table(&self) -> String {
+        let mut s = String::from("  #   freq Hz   gain dB      Q\n");
+        for (i, b) in self.bands.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{:>3} {:>9.1} {:>9.2} {:>6.2}",
+                i + 1,
+                b.freq,
+                b.gain_db,
+                b.q
+            );
+        }
+        let _ = writeln!(
+            s,
+            "preamp {:.1} dB; deviation from target RMS {:.2} -> {:.2} dB, max {:.2} -> {:.2} dB",
+            self.preamp_db, self.before_db.0, self.after_db.0, self.before_db.1, self.after_db.1
+        );
+        s
+    }
+}
+
+fn trim_float(x: f64) -> String {
+    let s = format!("{x:.1}");
+    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
+}
