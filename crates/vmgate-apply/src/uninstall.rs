@@ -60,6 +60,8 @@ pub fn uninstall(opts: &Options) -> Result<UninstallReport> {
     write_json(&opts.journal_path(), &Journal::Uninstall)?;
     let changes = uninstall_steps(opts)?;
     files::remove_file(&opts.journal_path())?;
+    // vmgate's own state directory goes too when nothing else is in it.
+    let _ = std::fs::remove_dir(&opts.state_dir);
     Ok(UninstallReport { recovered, changes })
 }
 

@@ -40,13 +40,58 @@ struct Fixture {
     group: String,
     table: String,
     sudoers: PathBuf,
+    etc: PathBuf,
     prefix: String,
     host: TestHost,
     opts: Options,
 }
 
+/// The real defaults: what users get.
+const REAL_TABLE: &str = "vmgate";
+const REAL_ETC: &str = "/etc/vmgate";
+const REAL_SUDOERS: &str = "/etc/sudoers.d/vmgate";
+const REAL_GROUP: &str = "vmconsole";
+
 impl Fixture {
+    /// Test-unique table, group, drop-in and paths.
     fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// The real table, /etc/vmgate, /etc/sudoers.d/vmgate, vmconsole and /var/lib/vmgate;
+    /// refuses (before creating anything, so its cleanup cannot touch them) when any of
+    /// them exists: this machine has a real vmgate then.
+    fn real_defaults() -> Self {
+        require_root();
+        let opts = Options::default();
+        let present: Vec<String> = [REAL_ETC, REAL_SUDOERS]
+            .iter()
+            .map(PathBuf::from)
+            .chain([opts.state_dir.clone()])
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .chain(
+                NftTable::new(REAL_TABLE)
+                    .unwrap()
+                    .exists()
+                    .unwrap()
+                    .then(|| format!("nft table inet {REAL_TABLE}")),
+            )
+            .chain(
+                vmgate_system::users::group_by_name(REAL_GROUP)
+                    .unwrap()
+                    .map(|_| format!("group {REAL_GROUP}")),
+            )
+            .collect();
+        assert!(
+            present.is_empty(),
+            "this machine has a real vmgate installation ({}); the real-defaults test will not touch it",
+            present.join(", ")
+        );
+        Self::build(true)
+    }
+
+    fn build(real: bool) -> Self {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         // The user's viewer reads its .vv file below this directory.
@@ -64,14 +109,35 @@ impl Fixture {
         )
         .unwrap();
         std::fs::set_permissions(&viewer, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let opts = Options::under(dir.path());
+        let (opts, group, table, sudoers, etc) = if real {
+            let mut opts = Options::default();
+            // Units are not enabled by a test, even on a machine where systemd is PID 1
+            // (systemd-analyze checks them in vmgate-policy's tests).
+            opts.systemd_run_dir = dir.path().join("no-systemd");
+            (
+                opts,
+                REAL_GROUP.to_string(),
+                REAL_TABLE.to_string(),
+                PathBuf::from(REAL_SUDOERS),
+                PathBuf::from(REAL_ETC),
+            )
+        } else {
+            (
+                Options::under(dir.path()),
+                unique_name("g"),
+                unique_name("t"),
+                PathBuf::from("/etc/sudoers.d").join(unique_name("sudo")),
+                dir.path().join("etc"),
+            )
+        };
         Fixture {
             me: TestUser::create(),
             bro: TestUser::create(),
             other: TestUser::create(),
-            group: unique_name("g"),
-            table: unique_name("t"),
-            sudoers: PathBuf::from("/etc/sudoers.d").join(unique_name("sudo")),
+            group,
+            table,
+            sudoers,
+            etc,
             prefix: format!("{}: ", unique_name("log")),
             host: TestHost::start(&[VM1, VM2, VM3, VM4, OUTSIDE]),
             opts,
@@ -84,7 +150,7 @@ impl Fixture {
     }
 
     fn etc(&self) -> PathBuf {
-        self.dir.path().join("etc")
+        self.etc.clone()
     }
 
     fn vv(&self, console: &str) -> PathBuf {
@@ -180,11 +246,10 @@ allow = [ {{ users = ["{me}"], hours = "{closed}" }} ]
         s.file(&self.etc().join("ruleset.nft")).unwrap();
         s.file(&self.sudoers).unwrap();
         s.attrs(&self.viewer()).unwrap();
-        s.file(&self.dir.path().join("state/installed.json"))
-            .unwrap();
-        s.file(&self.dir.path().join("state/originals.json"))
-            .unwrap();
-        s.file(&self.dir.path().join("state/journal.json")).unwrap();
+        let state = &self.opts.state_dir;
+        s.file(&state.join("installed.json")).unwrap();
+        s.file(&state.join("originals.json")).unwrap();
+        s.file(&state.join("journal.json")).unwrap();
         s.table(&NftTable::new(&self.table).unwrap()).unwrap();
         s
     }
@@ -776,4 +841,68 @@ fn e2e_a_package_reinstall_keeps_the_pinned_viewer_mode() {
     let _ = uninstall(&opts).unwrap();
     assert_eq!(files::stat(bin).unwrap(), original);
     assert_eq!(vmgate_system::statoverride::get(bin).unwrap(), None);
+}
+
+/// What users get: table `inet vmgate`, /etc/vmgate, /etc/sudoers.d/vmgate, the group
+/// vmconsole created by apply, state in /var/lib/vmgate, dpkg-statoverride on Debian.
+#[test]
+fn e2e_the_real_defaults_apply_verify_and_uninstall_cleanly() {
+    let f = Fixture::real_defaults();
+    let src = f.source(&f.policy(true, false));
+    let defaults = vmgate_policy::PlanOptions::new(Timestamp::now());
+    assert_eq!(
+        (
+            src.plan.table.as_str(),
+            src.plan.etc_dir.as_str(),
+            src.plan.sudoers_path.as_str()
+        ),
+        (
+            defaults.table.as_str(),
+            defaults.etc_dir.as_str(),
+            defaults.sudoers_path.as_str()
+        )
+    );
+    let before = f.snapshot();
+    let r = apply(&src, &f.opts, Mode::Apply).unwrap();
+    assert!(r.changed(), "{}", r.to_text());
+    assert!(!apply(&src, &f.opts, Mode::Check).unwrap().changed());
+    let gid = f.gid();
+    assert_eq!(
+        files::stat(&f.vv("vm1")).unwrap(),
+        vmgate_system::FileAttrs {
+            uid: 0,
+            gid,
+            mode: 0o640
+        }
+    );
+    assert_eq!(
+        files::stat(Path::new(REAL_SUDOERS)).unwrap(),
+        vmgate_system::FileAttrs::root(0o440)
+    );
+    if f.opts.statoverride {
+        let o = vmgate_system::statoverride::get(&f.viewer())
+            .unwrap()
+            .unwrap();
+        assert_eq!((o.group.as_str(), o.mode), (REAL_GROUP, 0o750));
+    }
+    assert!(f.through_sudo(&f.me, "vm1"));
+    assert!(!f.through_sudo(&f.bro, "vm1"));
+    for ip in f.host.addrs() {
+        assert_eq!(
+            Probe::as_ids(f.me.uid(), gid).connect(f.at(ip, VM1)),
+            Connected
+        );
+        assert_eq!(
+            Probe::as_ids(f.bro.uid(), gid).connect(f.at(ip, VM1)),
+            Refused
+        );
+    }
+    let v = verify(&src, &f.opts).unwrap();
+    assert!(v.ok(), "{}", v.to_text());
+    let _ = uninstall(&f.opts).unwrap();
+    let diff = before.diff(&before.recapture().unwrap());
+    assert!(diff.is_empty(), "uninstall left differences: {diff:?}");
+    assert!(!f.group_exists());
+    assert!(!Path::new(REAL_ETC).exists() && !f.opts.state_dir.exists());
+    assert_eq!(vmgate_system::statoverride::get(&f.viewer()).unwrap(), None);
 }
