@@ -110,10 +110,12 @@ impl Fixture {
         .unwrap();
         std::fs::set_permissions(&viewer, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (opts, group, table, sudoers, etc) = if real {
-            let mut opts = Options::default();
             // Units are not enabled by a test, even on a machine where systemd is PID 1
             // (systemd-analyze checks them in vmgate-policy's tests).
-            opts.systemd_run_dir = dir.path().join("no-systemd");
+            let opts = Options {
+                systemd_run_dir: dir.path().join("no-systemd"),
+                ..Options::default()
+            };
             (
                 opts,
                 REAL_GROUP.to_string(),
