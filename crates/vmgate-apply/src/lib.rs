@@ -4,6 +4,18 @@
 //! safely) into whole operations that are validated first, idempotent, one at a time,
 //! journaled and rolled back on failure.
 //!
+//! ```no_run
+//! use vmgate_apply::{Mode, Options, Source, apply, verify};
+//!
+//! let text = std::fs::read_to_string("/etc/vmgate/policy.toml")?;
+//! let src = Source::new("/etc/vmgate/policy.toml", &text, jiff::Timestamp::now());
+//! let opts = Options::default();
+//! let report = apply(&src, &opts, Mode::Apply)?; // a second run reports "no changes"
+//! print!("{}", report.to_text());
+//! assert!(verify(&src, &opts)?.ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # What the CLI calls
 //!
 //! Every subcommand builds a [`Source`] from the policy file (`Source::new(path, text,

@@ -908,3 +908,72 @@ fn e2e_the_real_defaults_apply_verify_and_uninstall_cleanly() {
     assert!(!Path::new(REAL_ETC).exists() && !f.opts.state_dir.exists());
     assert_eq!(vmgate_system::statoverride::get(&f.viewer()).unwrap(), None);
 }
+
+/// Post 2's `[[pin]]`: a command pinned to exact arguments for one user, through a
+/// group of its own that apply creates and uninstall removes.
+#[test]
+fn e2e_a_pinned_command_runs_only_with_its_exact_arguments() {
+    let f = Fixture::new();
+    let pin_group = unique_name("p");
+    struct GroupGone(String);
+    impl Drop for GroupGone {
+        fn drop(&mut self) {
+            let _ = Command::new("groupdel").arg(&self.0).status();
+        }
+    }
+    let _gone = GroupGone(pin_group.clone());
+    let myprog = f.dir.path().join("myprog");
+    std::fs::write(&myprog, "#!/bin/sh\necho \"myprog $*\"\n").unwrap();
+    std::fs::set_permissions(&myprog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "{}\n[[pin]]\ncommand = \"{}\"\nargs = [\"-h\", \"-L\", \"0\"]\nusers = [\"{}\"]\ngroup = \"{pin_group}\"\nnopasswd = true\n",
+        f.policy(true, false),
+        myprog.display(),
+        f.other.name()
+    );
+    let src = f.source(&text);
+    let r = apply(&src, &f.opts, Mode::Apply).unwrap();
+    assert!(
+        r.to_text().contains(&format!("group {pin_group}")),
+        "{}",
+        r.to_text()
+    );
+    let pgid = vmgate_system::users::require_group(&pin_group).unwrap().gid;
+    assert_eq!(
+        files::stat(&myprog).unwrap(),
+        vmgate_system::FileAttrs {
+            uid: 0,
+            gid: pgid,
+            mode: 0o750
+        }
+    );
+    let prog = myprog.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut argv = vec!["sudo", "-n", "-u", f.other.name(), "-g", &pin_group, prog];
+        argv.extend_from_slice(args);
+        Probe::as_user(&f.other).run(&argv, Duration::from_secs(10))
+    };
+    let ok = run(&["-h", "-L", "0"]);
+    assert!(
+        ok.success() && ok.stdout.contains("myprog -h -L 0"),
+        "{ok:?}"
+    );
+    assert!(
+        !run(&["-h", "-L", "1"]).success(),
+        "other arguments must be refused"
+    );
+    assert!(!run(&[]).success());
+    let direct = Probe::as_user(&f.other).run(&[prog, "-h", "-L", "1"], Duration::from_secs(10));
+    assert!(
+        !direct.success() && direct.stderr.contains("Permission denied"),
+        "{direct:?}"
+    );
+    assert!(verify(&src, &f.opts).unwrap().ok());
+    let _ = uninstall(&f.opts).unwrap();
+    assert_eq!(files::stat(&myprog).unwrap().mode, 0o755);
+    assert!(
+        vmgate_system::users::group_by_name(&pin_group)
+            .unwrap()
+            .is_none()
+    );
+}
