@@ -35,8 +35,8 @@
 //!
 //! Exit 2 is reserved for "changes would be made", as configuration managers expect
 //! (Ansible's `changed_when: rc == 2`), so an invalid policy is 4 in these subcommands
-//! (the read-only `check`/`plan`/`explain` keep their own codes). [`Error::Locked`-like
-//! errors](vmgate_system::Error::Locked) ("another vmgate apply is running") are 3.
+//! (the read-only `check`/`plan`/`explain` keep their own codes). "Another vmgate apply is
+//! running" ([`vmgate_system::Error::Locked`], inside [`Error::System`]) is 3.
 //!
 //! # Steps of an apply, and why a crash is safe
 //!

@@ -328,8 +328,10 @@ impl GuardReport {
 /// # Errors
 /// [`Error::Invalid`] for an invalid policy; system errors.
 pub fn guard(src: &Source, opts: &Options, repair: bool) -> Result<GuardReport> {
+    // A repair waits for a running apply: the path unit fires on apply's own chmod,
+    // and after the apply there is nothing left to repair.
     let lock = if repair {
-        Some(ApplyLock::try_acquire(&opts.lock_path)?)
+        Some(ApplyLock::acquire(&opts.lock_path)?)
     } else {
         None
     };

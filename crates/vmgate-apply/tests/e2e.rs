@@ -630,6 +630,15 @@ fn e2e_a_failure_after_any_step_rolls_back_to_the_previous_state() {
     let a = f.source(&f.policy(true, false));
     let b = f.source(&f.policy(false, true));
     let fresh = f.snapshot();
+    // One apply at a time: while another holds the lock, apply refuses and changes nothing.
+    {
+        let _held = vmgate_system::lock::ApplyLock::try_acquire(&f.opts.lock_path).unwrap();
+        assert!(matches!(
+            apply(&a, &f.opts, Mode::Apply),
+            Err(Error::System(vmgate_system::Error::Locked { .. }))
+        ));
+        assert!(fresh.diff(&fresh.recapture().unwrap()).is_empty());
+    }
     for step in Step::ALL {
         let mut opts = f.opts.clone();
         opts.hook = Some(std::sync::Arc::new(move |s| {
