@@ -2,13 +2,17 @@
 //! biquads in a virtual sink, runnable with `pipewire -c FILE` (or copy the
 //! `libpipewire-module-filter-chain` entry into `pipewire.conf.d`).
 //!
-//! Per channel: a `mixer` for the preamp, one `bq_*` node per section, and a
-//! `mixer` for the trim. With a crossover, the mains run the high pass and a
+//! Per channel: a gain node for the preamp, one `bq_*` node per section, and a
+//! gain node for the trim. With a crossover, the mains run the high pass and a
 //! `mixer` sums `(L + R) / 2` times the sub gain into the sub's low pass, a
 //! third (`LFE`) output.
 //!
 //! What PipeWire 0.3.65's builtins cannot carry (an error names it): first-order
-//! sections (so LR2 crossovers), the sub delay (no `delay` builtin yet), and low
+//! sections (so LR2 crossovers), the sub delay (no `delay` builtin yet), shelves
+//! with a Q other than 1/√2 (0.3.65's `bq_lowshelf`/`bq_highshelf` ignore `Q`
+//! and use WebAudio's slope 1: with Q 0.9 the end-to-end test measured 0.4–0.5 dB
+//! off around the corner, as a slope-1 shelf would be; the tone controls are
+//! slope 1, so they are carried), and low
 //! and high passes with Q below 1/√2 (BW4/LR8 crossovers): 0.3.65's
 //! `bq_lowpass`/`bq_highpass` take WebAudio's resonance in dB (≥ 0) in the `Q`
 //! control, which we compute from the cookbook Q, and resonance 0 dB is Q 1/√2.
@@ -55,6 +59,20 @@ pub fn resonance_db(q: f64) -> Option<f64> {
 
 fn node(name: &str, s: &Section) -> Result<String, FormatError> {
     let (f, g, q) = (num(s.freq), num(s.gain_db), num(s.q));
+    if matches!(s.kind, FilterType::Lowshelf | FilterType::Highshelf)
+        && (s.q - std::f64::consts::FRAC_1_SQRT_2).abs() > 1e-6
+    {
+        return Err(cannot(
+            FORMAT,
+            format!(
+                "the {:?} of {} with Q {} (slope ≠ 1)",
+                s.kind,
+                s.origin,
+                num(s.q)
+            ),
+            "PipeWire 0.3.65's shelves have WebAudio's fixed slope (Q 0.7071, slope 1): set q = 0.7071 and no slope, or export to CamillaDSP",
+        ));
+    }
     let (label, control) = match s.kind {
         FilterType::Peak => (
             "bq_peaking",
@@ -105,6 +123,16 @@ fn node(name: &str, s: &Section) -> Result<String, FormatError> {
     ))
 }
 
+/// A plain gain: `bq_highshelf` at 0 Hz is the constant `Gain` (WebAudio's
+/// definition). 0.3.65's `mixer` ignored its gain with only one input linked
+/// (the end-to-end test measured the preamp missing), so it only sums the sub.
+fn gain(name: &str, db: f64, what: &str) -> String {
+    format!(
+        "                    {{ type = builtin name = {name} label = bq_highshelf control = {{ \"Freq\" = 0.0 \"Q\" = 0.707107 \"Gain\" = {} }} }}  # {what}\n",
+        num(db)
+    )
+}
+
 fn mixer(name: &str, gains: &[f64], what: &str) -> String {
     let controls: Vec<String> = gains
         .iter()
@@ -140,8 +168,8 @@ pub fn export(config: &Config, sample_rate: u32, options: &Options) -> Result<St
     let mut shared_end = Vec::new();
     for (c, ch) in ["l", "r"].iter().enumerate() {
         let pre = format!("pre_{ch}");
-        nodes.push_str(&mixer(&pre, &[lin(plan.preamp_db)], "input gain"));
-        inputs.push(format!("\"{pre}:In 1\""));
+        nodes.push_str(&gain(&pre, plan.preamp_db, "input gain"));
+        inputs.push(format!("\"{pre}:In\""));
         let mut last = format!("{pre}:Out");
         for (i, s) in plan.shared.iter().enumerate() {
             let name = format!("eq_{ch}_{}", i + 1);
@@ -161,9 +189,9 @@ pub fn export(config: &Config, sample_rate: u32, options: &Options) -> Result<St
             last = format!("{name}:Out");
         }
         let trim = format!("trim_{ch}");
-        nodes.push_str(&mixer(&trim, &[lin(plan.trim_db[c])], "trim"));
+        nodes.push_str(&gain(&trim, plan.trim_db[c], "trim"));
         links.push_str(&format!(
-            "                    {{ output = \"{last}\" input = \"{trim}:In 1\" }}\n"
+            "                    {{ output = \"{last}\" input = \"{trim}:In\" }}\n"
         ));
         outputs.push(format!("\"{trim}:Out\""));
     }
