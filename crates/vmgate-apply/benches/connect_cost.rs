@@ -6,6 +6,16 @@
 //!
 //! Root only: `cargo bench -p vmgate-apply --bench connect_cost`
 //! (`VMGATE_BENCH_CONNECTS` sets the connects per point, default 400).
+//!
+//! Measured on the 2-core dev VM (1,000 connects per point; no table: 20.5 µs):
+//!
+//! | granted users | vmgate (µs) | linear (µs) | linear / vmgate |
+//! |---:|---:|---:|---:|
+//! | 10 | 23.4 | 27.8 | 1.19 |
+//! | 1,000 | 27.4 | 146.0 | 5.33 |
+//! | 10,000 | 24.2 | 1423.2 | 58.87 |
+//!
+//! vmgate's cost stays flat (10,000 / 10 users: 1.03; 6 rules per packet at most).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};

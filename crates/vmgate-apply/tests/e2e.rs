@@ -678,6 +678,24 @@ fn e2e_a_failure_after_any_step_rolls_back_to_the_previous_state() {
         assert!(diff.is_empty(), "re-apply failing at {step}: {diff:?}");
         assert!(verify(&a, &f.opts).unwrap().ok());
     }
+    // An uninstall killed after it wrote its journal is finished by the next run.
+    std::fs::write(f.opts.state_dir.join("journal.json"), "\"uninstall\"\n").unwrap();
+    let v = verify(&a, &f.opts).unwrap();
+    assert!(
+        v.recovered
+            .as_deref()
+            .is_some_and(|r| r.contains("uninstall")),
+        "{}",
+        v.to_text()
+    );
+    assert!(
+        !v.ok(),
+        "after the uninstall nothing is in place: {}",
+        v.to_text()
+    );
+    let diff = fresh.diff(&fresh.recapture().unwrap());
+    assert!(diff.is_empty(), "the finished uninstall left: {diff:?}");
+    assert!(!f.group_exists());
 }
 
 /// The child side of the kill test: applies the policy in `VMGATE_APPLY_CHILD` and
