@@ -549,6 +549,10 @@ fn e2e_apply_grants_exactly_the_policy_in_the_kernel_and_uninstall_restores_ever
     assert!(!v.ok());
     let viewer = f.viewer().display().to_string();
     assert!(v.drift.iter().any(|d| d.item == viewer), "{}", v.to_text());
+    // `verify --json` prints the same report.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["drift"][0]["item"], viewer.as_str());
+    assert!(json["matrix"].as_array().is_some_and(|m| !m.is_empty()));
     eprintln!("{}", v.to_text());
     let g = guard(&src, &f.opts, true).unwrap();
     eprintln!("{}", g.to_text());
