@@ -205,11 +205,16 @@ impl Library {
     }
 
     /// Opens (creating if needed) the library in `base/presets`, and removes
-    /// temporary files a killed writer left behind.
+    /// temporary files a killed writer left behind (also in the histories).
     pub fn open(base: &Path) -> Result<Library, PresetError> {
         let dir = base.join("presets");
         fs::create_dir_all(dir.join(".history")).map_err(io(&dir))?;
         store::remove_stale_temps(&dir);
+        if let Ok(histories) = fs::read_dir(dir.join(".history")) {
+            for h in histories.flatten() {
+                store::remove_stale_temps(&h.path());
+            }
+        }
         Ok(Library { dir })
     }
 

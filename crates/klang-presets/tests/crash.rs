@@ -65,7 +65,7 @@ fn crash_child_helper() {
 }
 
 /// A small pseudo-random delay (no RNG dependency needed for this).
-fn jitter_ms(round: u64) -> u64 {
+fn jitter_us(round: u64) -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -73,7 +73,22 @@ fn jitter_ms(round: u64) -> u64 {
     let x = nanos
         .wrapping_mul(6364136223846793005)
         .wrapping_add(round.wrapping_mul(1442695040888963407));
-    30 + (x >> 33) % 120
+    (x >> 33) % 60_000
+}
+
+/// Temporary files under `dir`, history directories included.
+fn count_temps(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                count_temps(&e.path())
+            } else {
+                usize::from(e.file_name().to_string_lossy().contains(".tmp."))
+            }
+        })
+        .sum()
 }
 
 #[test]
@@ -88,6 +103,8 @@ fn kill_during_save_never_loses_a_preset() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
     let mut last = [0u32; 3];
+    // Rounds in which the kill landed between creating a temp file and renaming it.
+    let mut mid_write = 0u32;
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -101,11 +118,22 @@ fn kill_during_save_never_loses_a_preset() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(jitter_ms(round)));
+        // Wait until the child is in its save loop, then kill it at a random moment.
+        let started = std::time::Instant::now();
+        while version_of(&lib.load("a").unwrap().config) <= last[0] {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the child never saved"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_micros(jitter_us(round)));
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success(), "the child was killed, not finished");
 
+        let left_temps = count_temps(&dir.path().join("presets")) > 0;
+        mid_write += u32::from(left_temps);
         let lib = Library::open(dir.path()).unwrap();
         for (i, n) in NAMES.iter().enumerate() {
             let k = version_of(&lib.load(n).unwrap().config);
@@ -123,17 +151,12 @@ fn kill_during_save_never_loses_a_preset() {
         // Each version is saved to a, b, c in that order.
         assert!(last[0] >= last[1] && last[1] >= last[2], "{last:?}");
         // No temporary files are left once the library is opened again.
-        let temps = std::fs::read_dir(lib.dir())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains(".tmp.")
-            })
-            .count();
-        assert_eq!(temps, 0, "round {round}");
+        assert_eq!(count_temps(lib.dir()), 0, "round {round}");
     }
-    assert!(last[0] > rounds as u32, "the child made progress: {last:?}");
+    assert!(last[0] >= rounds as u32, "every child saved: {last:?}");
+    assert!(
+        mid_write > 0,
+        "no kill landed in the middle of a write in {rounds} rounds"
+    );
+    eprintln!("{mid_write} of {rounds} kills landed in the middle of a write; versions {last:?}");
 }
