@@ -318,3 +318,30 @@ fn webaudio_resonance_mapping_gives_the_cookbook_lowpass() {
     }
     assert!(pipewire::resonance_db(0.54).is_none());
 }
+
+#[test]
+fn import_detects_every_importable_format_and_export_round_trips() {
+    use klang_formats::{Format, export, import};
+    let c = rich();
+    for (format, carried) in [
+        (Format::Klang, true),
+        (Format::ApoParametric, true),
+        (Format::EasyEffects, true),
+        (Format::ApoGraphic, false),
+    ] {
+        let text = export(&c, format, FS).unwrap();
+        let imported = import(&text).unwrap();
+        assert_eq!(imported.format, format);
+        if carried {
+            let d = max_diff(&c, &imported.config);
+            assert!(d < 0.01, "{format:?}: {d} dB");
+        } else {
+            // The graphic EQ import is an approximation, with its error reported.
+            assert!(imported.fit_error_db.unwrap() > 0.0);
+        }
+    }
+    assert_eq!(Format::from_name("EasyEffects"), Some(Format::EasyEffects));
+    assert_eq!(Format::from_name("wav"), None);
+    let e = import("[tone]\nbass_db = 99.0\n").unwrap_err();
+    assert_eq!(e.line(), Some(2), "{e}");
+}
