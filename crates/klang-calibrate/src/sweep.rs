@@ -205,10 +205,12 @@ impl Sweep {
             .sum::<f64>()
             / n)
             .sqrt();
-        if slope.is_nan() || slope <= 0.0 || resid > 0.1 {
-            return Err(not("its frequency does not rise exponentially"));
-        }
         let dur = (last - first) as f64 / fs;
+        if slope.is_nan() || slope * dur < 2f64.ln() || resid > 0.1 {
+            return Err(not(
+                "its frequency does not rise exponentially over an octave or more",
+            ));
+        }
         let start_hz = (my - slope * mt).exp().max(1.0);
         let end_hz = (my + slope * (dur - mt)).exp().min(0.5 * fs);
         Ok(Sweep {
