@@ -468,6 +468,8 @@ pub(crate) fn recover_locked(opts: &Options) -> Result<Option<String>> {
 /// [`Error::Invalid`] (nothing changed), [`Error::Precondition`] (nothing changed),
 /// [`Error::RolledBack`] (a step failed; the previous state is back), or another error.
 pub fn apply(src: &Source, opts: &Options, mode: Mode) -> Result<ApplyReport> {
+    // Validate first: an invalid policy changes nothing, not even a pending recovery.
+    let loaded = load(src).map_err(Error::Invalid)?;
     let _lock = ApplyLock::try_acquire(&opts.lock_path)?;
     let mut report = ApplyReport {
         mode,
@@ -485,7 +487,12 @@ pub fn apply(src: &Source, opts: &Options, mode: Mode) -> Result<ApplyReport> {
     } else {
         report.recovered = recover_locked(opts)?;
     }
-    let loaded = load(src).map_err(Error::Invalid)?;
+    // A recovery may have removed the groups this policy needs: check again.
+    let loaded = if report.recovered.is_some() {
+        load(src).map_err(Error::Invalid)?
+    } else {
+        loaded
+    };
     let desired = Desired::new(&loaded.policy, &loaded.plan)?;
     preconditions(&desired)?;
     let old: Option<Manifest> = read_json(&opts.manifest_path())?;
