@@ -74,7 +74,7 @@ pub fn export(config: &Config, sample_rate: u32) -> Result<String, FormatError> 
         out.push_str(&format!("# not carried: {n}\n"));
     }
     out.push_str(&format!(
-        "devices:\n  samplerate: {sample_rate}\n  chunksize: 1024\n  # set capture and playback to your devices\n  capture:\n    type: Stdin\n    channels: 2\n    format: FLOAT32LE\n  playback:\n    type: Stdout\n    channels: {outputs}\n    format: FLOAT32LE\n"
+        "devices:\n  samplerate: {sample_rate}\n  chunksize: 1024\n  # set capture and playback to your devices\n  capture:\n    type: Stdin\n    channels: 2\n    format: F32_LE\n  playback:\n    type: Stdout\n    channels: {outputs}\n    format: F32_LE\n"
     ));
     let mut filters = String::from("filters:\n");
     filters.push_str(&gain("preamp", plan.preamp_db, false));
