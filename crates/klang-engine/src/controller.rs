@@ -26,7 +26,7 @@ pub type PresetLookup = fn(&str) -> Option<&'static str>;
 
 /// Rate used to validate before the graph's rate is known; the engine rebuilds at the
 /// real rate before the first block.
-const FALLBACK_RATE: u32 = 48_000;
+pub const FALLBACK_RATE: u32 = 48_000;
 
 /// Where the speaker settings come from.
 #[derive(Debug, Clone)]
@@ -37,15 +37,26 @@ pub struct Source {
     pub label: String,
 }
 
-/// Loads a preset: a built-in name, or a file path (klang TOML or APO, by content).
-/// Errors name the file, line and field.
-pub fn load_preset(name: &str, lookup: PresetLookup) -> Result<Source, String> {
+/// Checks `config` at `rate` (if known), locating the problem in the text it came from.
+fn check_rate(config: &Config, rate: Option<u32>, text: &str, name: &str) -> Result<(), String> {
+    match rate {
+        Some(r) => config
+            .validate_for_rate(r)
+            .map_err(|e| format!("{name}: not usable at {r} Hz: {}", e.locate(text))),
+        None => Ok(()),
+    }
+}
+
+/// Loads a preset: a built-in name, or a file path (klang TOML or APO, by content),
+/// validated at `rate` if given. Errors name the file, line and field.
+pub fn load_preset(name: &str, lookup: PresetLookup, rate: Option<u32>) -> Result<Source, String> {
     let path = Path::new(name);
     if name.contains('/') || path.exists() {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the preset {name}: {e}"))?;
         let config =
             klang_dsp::parse_preset(&text).map_err(|e| format!("invalid preset {name}: {e}"))?;
+        check_rate(&config, rate, &text, name)?;
         return Ok(Source {
             config,
             label: name.to_string(),
@@ -65,11 +76,14 @@ pub fn load_preset(name: &str, lookup: PresetLookup) -> Result<Source, String> {
     })
 }
 
-/// Reads and validates a run config file; errors name the file, line and field.
-pub fn load_run_config(path: &Path) -> Result<RunConfig, String> {
+/// Reads and validates a run config file (at `rate` if given); errors name the file,
+/// line and field.
+pub fn load_run_config(path: &Path, rate: Option<u32>) -> Result<RunConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the configuration {}: {e}", path.display()))?;
-    RunConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let run = RunConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    check_rate(&run.dsp, rate, &text, &path.display().to_string())?;
+    Ok(run)
 }
 
 /// Builds a chain, with the file or preset named in the error.
@@ -116,7 +130,7 @@ impl Startup {
             label: "config".into(),
         };
         let source = match state.preset.clone() {
-            Some(name) => load_preset(&name, lookup).unwrap_or_else(|e| {
+            Some(name) => load_preset(&name, lookup, None).unwrap_or_else(|e| {
                 warnings.push(format!("saved preset not restored: {e}"));
                 state.preset = None;
                 own.clone()
@@ -351,7 +365,7 @@ impl Controller {
                 let m = format!("bypass {}", if on { "on" } else { "off" });
                 self.switch_to(s, self.source.clone(), m)
             }
-            Request::Preset { name } => match load_preset(&name, self.lookup) {
+            Request::Preset { name } => match load_preset(&name, self.lookup, Some(self.rate())) {
                 Ok(source) => {
                     // A preset is a sound mode: it brings its own tone and loudness.
                     let s = State {
@@ -370,11 +384,10 @@ impl Controller {
     }
 
     fn reload(&mut self, file: Option<PathBuf>) -> Response {
-        let refuse = |this: &Self, e: String| {
-            this.refuse(format!("{e}; the current settings keep playing"))
-        };
+        let refuse =
+            |this: &Self, e: String| this.refuse(format!("{e}; the current settings keep playing"));
         match (file, self.state.preset.clone()) {
-            (None, Some(name)) => match load_preset(&name, self.lookup) {
+            (None, Some(name)) => match load_preset(&name, self.lookup, Some(self.rate())) {
                 Ok(source) => {
                     let s = self.state.clone();
                     self.switch_to(s, source, format!("reloaded preset {name}"))
@@ -388,7 +401,7 @@ impl Controller {
                         "klang run was started without --config: name a file to reload".into(),
                     );
                 };
-                let run = match load_run_config(&path) {
+                let run = match load_run_config(&path, Some(self.rate())) {
                     Ok(r) => r,
                     Err(e) => return refuse(self, e),
                 };

@@ -215,14 +215,40 @@ impl klang_live::Processor for LiveChain {
 
     fn process(&mut self, input: &[f32], output: &mut [f32]) {
         self.advance();
+        let frames = input.len() / 2;
+        if frames == 0 {
+            return;
+        }
+        // The layout comes from the buffers, not from `output_channels()`: the engine reads
+        // the channel count once per cycle, and a fade may start or end between the blocks
+        // of one cycle. A channel the layout has and a chain lacks is silence.
+        let ch = (output.len() / frames).clamp(2, 3);
+        let frames = frames.min(output.len() / ch);
+        let ca = self.current.output_channels();
         let Some(next) = self.next.as_mut() else {
-            self.current.process(input, output);
+            if ca == ch {
+                self.current.process(input, output);
+            } else {
+                let mut done = 0;
+                while done < frames {
+                    let n = (frames - done).min(SCRATCH);
+                    let a = &mut self.scratch_a[..n * ca];
+                    self.current.process(&input[2 * done..2 * (done + n)], a);
+                    let out = &mut output[ch * done..ch * (done + n)];
+                    for (o, x) in out.chunks_exact_mut(ch).zip(a.chunks_exact(ca)) {
+                        o[0] = x[0];
+                        o[1] = x[1];
+                        if ch == 3 {
+                            o[2] = if ca == 3 { x[2] } else { 0.0 };
+                        }
+                    }
+                    done += n;
+                }
+            }
             self.report_volume();
             return;
         };
-        let ch = self.current.output_channels().max(next.output_channels());
-        let (ca, cb) = (self.current.output_channels(), next.output_channels());
-        let frames = (input.len() / 2).min(output.len() / ch);
+        let cb = next.output_channels();
         // The lower of the two ceilings: a switch to a lower one holds from the start.
         // (powf is computed per block, which is cheap and allocation-free.)
         let limit = Self::ceiling(&self.current).min(Self::ceiling(next));
@@ -236,8 +262,7 @@ impl klang_live::Processor for LiveChain {
             next.process(inp, b);
             let out = &mut output[ch * done..ch * (done + n)];
             for i in 0..n {
-                let pos = self.pos + i;
-                let g = mix_at(pos, self.warm_frames, self.fade_frames);
+                let g = mix_at(self.pos + i, self.warm_frames, self.fade_frames);
                 for c in 0..ch {
                     let x = if c < ca { a[i * ca + c] } else { 0.0 };
                     let y = if c < cb { b[i * cb + c] } else { 0.0 };
@@ -252,11 +277,12 @@ impl klang_live::Processor for LiveChain {
 
     fn output_channels(&self) -> usize {
         match &self.next {
-            Some(next) => self
+            Some(next) => self.current.output_channels().max(next.output_channels()),
+            // A waiting switch to 2.1 gets its SUB channel from the next cycle on.
+            None => self
                 .current
                 .output_channels()
-                .max(next.output_channels()),
-            None => self.current.output_channels(),
+                .max(self.pending.as_ref().map_or(2, |p| p.output_channels())),
         }
     }
 
@@ -278,7 +304,7 @@ impl klang_live::Processor for LiveChain {
         };
         self.next = None;
         self.pending = None;
-        self.current = Box::new(chain);
+        *self.current = chain;
         // A retune means the audio stopped: come back from silence, ramped.
         self.current.set_volume_db_now(MIN_VOLUME_DB);
         self.current.set_volume_db(self.target_db);

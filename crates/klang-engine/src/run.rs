@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use klang_live::Engine;
 
-use crate::controller::{Controller, PresetLookup, Startup, load_run_config};
+use crate::controller::{Controller, FALLBACK_RATE, PresetLookup, Startup, load_run_config};
 use crate::runconfig::RunConfig;
 use crate::state::State;
 
@@ -53,11 +53,14 @@ pub fn socket_for(run: &RunConfig) -> Result<PathBuf, String> {
 pub fn read_config(path: Option<&Path>) -> Result<(RunConfig, Option<PathBuf>), RunError> {
     match path {
         Some(p) => Ok((
-            load_run_config(p).map_err(RunError::Config)?,
+            load_run_config(p, Some(FALLBACK_RATE)).map_err(RunError::Config)?,
             Some(p.to_owned()),
         )),
         None => match default_config_path().filter(|p| p.exists()) {
-            Some(p) => Ok((load_run_config(&p).map_err(RunError::Config)?, Some(p))),
+            Some(p) => Ok((
+                load_run_config(&p, Some(FALLBACK_RATE)).map_err(RunError::Config)?,
+                Some(p),
+            )),
             None => Ok((RunConfig::default(), None)),
         },
     }

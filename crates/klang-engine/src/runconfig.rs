@@ -97,7 +97,7 @@ struct Split {
 }
 
 /// A whole run configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunConfig {
     /// The speaker settings.
     pub dsp: Config,
@@ -107,17 +107,6 @@ pub struct RunConfig {
     pub routes: Vec<Route>,
     /// Control socket.
     pub control: ControlSection,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            dsp: Config::default(),
-            output: Output::default(),
-            routes: Vec::new(),
-            control: ControlSection::default(),
-        }
-    }
 }
 
 fn located(text: &str, field: &str, message: impl Into<String>, help: &str) -> ConfigError {
@@ -260,10 +249,7 @@ mod tests {
             run.engine_config().routes,
             vec![RouteRule::application("Clementine")]
         );
-        assert_eq!(
-            run.socket_path(None),
-            Some(PathBuf::from("/tmp/k.sock"))
-        );
+        assert_eq!(run.socket_path(None), Some(PathBuf::from("/tmp/k.sock")));
     }
 
     #[test]
@@ -282,7 +268,8 @@ mod tests {
         assert_eq!(e.field, "tone.bass_db");
         assert_eq!(e.line, Some(5), "{e}");
 
-        let e = RunConfig::from_toml("[tone]\nbass_db = 1.0\n[output]\nmians = \"x\"\n").unwrap_err();
+        let e =
+            RunConfig::from_toml("[tone]\nbass_db = 1.0\n[output]\nmians = \"x\"\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.to_string().contains("mians"), "{e}");
 

@@ -171,11 +171,7 @@ mod tests {
         let c = s.apply(&preset);
         assert_eq!((c.tone.bass_db, c.tone.treble_db), (4.0, -2.0));
         assert!(c.loudness.enabled);
-        let b = State {
-            bypass: true,
-            ..s
-        }
-        .apply(&preset);
+        let b = State { bypass: true, ..s }.apply(&preset);
         assert!(b.eq.is_empty() && b.input_gain_db == 0.0 && b.tone.bass_db == 0.0);
         assert!(b.crossover.is_some(), "bypass keeps the crossover");
         assert_eq!(b.volume.max_db, -6.0);

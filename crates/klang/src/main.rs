@@ -7,15 +7,16 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | done |
-//! | 1 | writing the output failed, or another run-time error |
+//! | 1 | writing the output failed, the engine stopped or is unreachable, or another run-time error |
 //! | 2 | bad command line (from clap) |
-//! | 3 | the configuration or preset is invalid (message names file, line, field) |
+//! | 3 | the configuration or preset is invalid (message names file, line, field); `klang ctl`: the engine refused the request |
 //! | 4 | the input audio cannot be read or has an unsupported sample rate (message names the file) |
 //!
 //! Whatever fails, no output file is left behind half-written: outputs appear under
 //! their names only when complete.
 #![forbid(unsafe_code)]
 
+mod live;
 mod presets;
 
 use anyhow::{Context, anyhow};
@@ -34,7 +35,7 @@ use std::process::ExitCode;
 #[command(
     version,
     about = "A software speaker processor for the Linux audio chain",
-    after_help = "Exit codes: 0 done, 1 run-time error, 2 bad command line, 3 invalid configuration or preset, 4 unreadable or unsupported input audio."
+    after_help = "Exit codes: 0 done, 1 run-time error (klang run: the engine stopped), 2 bad command line, 3 invalid configuration or preset (klang ctl: request refused), 4 unreadable or unsupported input audio."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +70,33 @@ enum Command {
         /// Picture to write: FILE.png or FILE.svg.
         #[arg(long, value_name = "FILE", value_parser = plot_path)]
         out: PathBuf,
+    },
+    /// Run the live speaker processor: the PipeWire sink "klang", controlled with `klang ctl`.
+    ///
+    /// The sink feeds the mains and a second sink (the subwoofer, or a full-range copy).
+    /// The config is klang's speaker TOML plus [output] (mains, second, second_gain_db,
+    /// sink_name), [[route]] (application or binary) and [control] (socket). Without
+    /// --config, $XDG_CONFIG_HOME/klang/config.toml is used if it exists. The volume,
+    /// preset and switches are saved in $XDG_STATE_HOME/klang/state.toml and restored on
+    /// start; it starts muted and ramps up. Exits non-zero if the engine stops.
+    Run {
+        /// Run config: klang TOML with [output], [[route]] and [control].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Control the running `klang run`, like the speaker's remote.
+    Ctl {
+        #[command(subcommand)]
+        command: live::Ctl,
+        /// The run config, to find its [control] socket.
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        /// The control socket (default: $XDG_RUNTIME_DIR/klang/control.sock).
+        #[arg(long, value_name = "PATH", global = true)]
+        socket: Option<PathBuf>,
+        /// Print the engine's JSON answer.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Render the built-in demo signal through the default speaker preset.
     ///
@@ -153,6 +181,13 @@ fn main() -> ExitCode {
         } => process(&input, &output, &chain, format.into()),
         Command::Response { chain, rate, out } => response(&chain, rate, &out),
         Command::Demo { out_dir } => demo(&out_dir),
+        Command::Run { config } => live::run(config),
+        Command::Ctl {
+            command,
+            config,
+            socket,
+            json,
+        } => live::ctl(command, config, socket, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

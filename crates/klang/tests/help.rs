@@ -32,3 +32,18 @@ fn response_help() {
 fn demo_help() {
     insta::assert_snapshot!(help(&["demo", "--help"]));
 }
+
+#[test]
+fn run_help() {
+    insta::assert_snapshot!(help(&["run", "--help"]));
+}
+
+#[test]
+fn ctl_help() {
+    insta::assert_snapshot!(help(&["ctl", "--help"]));
+}
+
+#[test]
+fn ctl_volume_help() {
+    insta::assert_snapshot!(help(&["ctl", "volume", "--help"]));
+}
