@@ -383,3 +383,73 @@ fn e2e_klang_run_eq_crossover_ctl_reload_ceiling_and_restart() {
     assert_eq!(code, Some(1), "{}", klang.log());
     drop(klang);
 }
+
+#[test]
+fn e2e_klang_run_routes_by_application_and_survives_an_unplugged_subwoofer() {
+    let pw =
+        PwSession::start_as_test_user().expect("start a private PipeWire session as a test user");
+    pw.null_sink("speakers").unwrap();
+    let sub_module = pw.null_sink("subwoofer").unwrap();
+    pw.force_quantum(1024).unwrap();
+    let config = format!("{CONFIG}\n[[route]]\napplication = \"klang-e2e-player\"\n");
+    let config_path = pw.runtime_dir().join("klang.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let dsp = RunConfig::from_toml(&config).unwrap().dsp;
+    let _klang = Klang::start(&pw, &config_path);
+    let amp = 0.1f32;
+    let input = analysis::db(f64::from(amp));
+
+    // A stream from the named application lands in klang without a target: the speakers
+    // get the processed sound (the +6 dB EQ at 1 kHz), not the raw stream.
+    let file = pw
+        .write_tone("routed.wav", &Tone::new(RATE, 2.0).with(1000.0, amp))
+        .unwrap();
+    let rec = pw.record("speakers", 3.0, RATE, 2).unwrap();
+    pw.play(&file, None, &[("application.name", "klang-e2e-player")])
+        .unwrap()
+        .wait()
+        .unwrap();
+    let rec = rec.finish().unwrap();
+    assert_close(
+        "routed stream on the speakers at 1 kHz",
+        level(&rec, 0, 1000.0) - input,
+        offline(&dsp, -6.0, 1000.0, 0),
+        0.1,
+    );
+
+    // The subwoofer is unplugged: klang keeps running, reports it, the speakers play on.
+    pw.unload_module(sub_module, "subwoofer").unwrap();
+    pw.wait_for("the second output reported missing", || {
+        ctl_json(&pw, &["status"])
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.second == "missing" && s.mains == "connected")
+    })
+    .unwrap();
+    let tone = Tone::new(RATE, 2.0).with(50.0, amp).with(1000.0, amp);
+    let file = pw.write_tone("two.wav", &tone).unwrap();
+    let rec = pw.record("speakers", 3.0, RATE, 2).unwrap();
+    pw.play(&file, Some("klang"), &[]).unwrap().wait().unwrap();
+    let rec = rec.finish().unwrap();
+    assert_close(
+        "speakers at 1 kHz without the subwoofer",
+        level(&rec, 0, 1000.0) - input,
+        offline(&dsp, -6.0, 1000.0, 0),
+        0.1,
+    );
+
+    // It comes back: linked again, the low band on it.
+    pw.null_sink("subwoofer").unwrap();
+    pw.wait_for("the second output connected again", || {
+        ctl_json(&pw, &["status"])
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.second == "connected")
+    })
+    .unwrap();
+    let (_, sub) = play_and_record(&pw, "two-again.wav", &tone, 2.0);
+    assert_close(
+        "subwoofer at 50 Hz after re-plugging",
+        level(&sub, 0, 50.0) - input,
+        offline(&dsp, -6.0, 50.0, 2),
+        0.1,
+    );
+}
