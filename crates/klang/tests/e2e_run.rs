@@ -453,3 +453,54 @@ fn e2e_klang_run_routes_by_application_and_survives_an_unplugged_subwoofer() {
         0.1,
     );
 }
+
+#[test]
+fn e2e_klang_run_follows_the_graph_to_96_khz() {
+    let pw =
+        PwSession::start_as_test_user().expect("start a private PipeWire session as a test user");
+    pw.null_sink("speakers").unwrap();
+    pw.null_sink("subwoofer").unwrap();
+    pw.force_quantum(1024).unwrap();
+    let config_path = pw.runtime_dir().join("klang.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let dsp = RunConfig::from_toml(CONFIG).unwrap().dsp;
+    let _klang = Klang::start(&pw, &config_path);
+    let rate = 96_000;
+    pw.force_rate(rate).unwrap();
+    pw.wait_for("klang at 96 kHz", || {
+        ctl_json(&pw, &["status"])
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.sample_rate == rate)
+    })
+    .unwrap();
+    // A switch made at the new rate lands too.
+    ctl_ok(&pw, &["treble", "2"]);
+    let mut dsp = dsp;
+    dsp.tone.treble_db = 2.0;
+    let amp = 0.1f32;
+    let file = pw
+        .write_tone(
+            "96k.wav",
+            &Tone::new(rate, 2.0).with(1000.0, amp).with(50.0, amp),
+        )
+        .unwrap();
+    let speakers = pw.record("speakers", 3.0, rate, 2).unwrap();
+    let sub = pw.record("subwoofer", 3.0, rate, 2).unwrap();
+    pw.play(&file, Some("klang"), &[]).unwrap().wait().unwrap();
+    let (speakers, sub) = (speakers.finish().unwrap(), sub.finish().unwrap());
+    let input = analysis::db(f64::from(amp));
+    let at =
+        |f: f64, out: usize| chain_response(&dsp, rate, -6.0, &[f]).unwrap()[out].magnitude_db[0];
+    assert_close(
+        "speakers at 1 kHz, 96 kHz graph",
+        level(&speakers, 0, 1000.0) - input,
+        at(1000.0, 0),
+        0.1,
+    );
+    assert_close(
+        "subwoofer at 50 Hz, 96 kHz graph",
+        level(&sub, 0, 50.0) - input,
+        at(50.0, 2),
+        0.1,
+    );
+}
