@@ -1,4 +1,6 @@
-//! CamillaDSP (v3) YAML configuration export.
+//! CamillaDSP (v3 and v4) YAML configuration export. CamillaDSP 4.1.3 accepts
+//! it (`camilladsp --check`) and reproduces klang's response within 0.001 dB on
+//! every output (`tests/camilladsp_measured.rs`, run with a binary at hand).
 //!
 //! Every section becomes a `Biquad` filter (`Peaking`, `Lowshelf`, `Highshelf`,
 //! `Lowpass`, `Highpass`, `Notch`, `Bandpass`, `Allpass` with `freq`/`gain`/`q`,
