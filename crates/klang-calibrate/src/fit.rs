@@ -200,13 +200,8 @@ pub fn fit(
             [hi.ln(), options.max_boost_db, options.q_range.1.ln()],
         )
     };
-    let residual = |filters: &[Params]| -> Vec<f64> {
-        let mut sum = vec![0.0; freqs.len()];
-        for p in filters {
-            for (s, v) in sum.iter_mut().zip(peak_curve(fs, p, &freqs)) {
-                *s += v;
-            }
-        }
+    let curve = |p: &Params| peak_curve(fs, p, &freqs);
+    let residual_of_sum = |sum: &[f64]| -> Vec<f64> {
         let mut r: Vec<f64> = sum.iter().zip(&want).map(|(s, w)| s - w).collect();
         // Penalty: the filters together must not boost beyond the limit either.
         r.extend(
@@ -214,6 +209,15 @@ pub fn fit(
                 .map(|s| 10.0 * (s - options.max_boost_db).max(0.0)),
         );
         r
+    };
+    let residual = |filters: &[Params]| -> Vec<f64> {
+        let mut sum = vec![0.0; freqs.len()];
+        for p in filters {
+            for (s, v) in sum.iter_mut().zip(curve(p)) {
+                *s += v;
+            }
+        }
+        residual_of_sum(&sum)
     };
     let cost = |filters: &[Params]| residual(filters).iter().map(|v| v * v).sum::<f64>();
 
@@ -257,8 +261,8 @@ pub fn fit(
         trial.push([freqs[i].ln(), g0, q0.ln()]);
         let n = trial.len();
         // The new filter alone, then all together.
-        levenberg_marquardt(&mut trial, n - 1..n, &bounds, &residual, 30);
-        levenberg_marquardt(&mut trial, 0..n, &bounds, &residual, 20);
+        levenberg_marquardt(&mut trial, n - 1..n, &bounds, &curve, &residual_of_sum, 30);
+        levenberg_marquardt(&mut trial, 0..n, &bounds, &curve, &residual_of_sum, 10);
         let c = cost(&trial);
         // A filter must earn its place: 0.5 % of the cost, and a little more.
         if c > current * 0.995 - 0.5 {
@@ -273,7 +277,7 @@ pub fn fit(
         current = c;
     }
     let n = filters.len();
-    levenberg_marquardt(&mut filters, 0..n, &bounds, &residual, 60);
+    levenberg_marquardt(&mut filters, 0..n, &bounds, &curve, &residual_of_sum, 60);
     filters.sort_by(|a, b| a[0].total_cmp(&b[0]));
 
     let bands: Vec<EqBand> = filters
@@ -340,12 +344,14 @@ fn round_to(x: f64, decimals: usize) -> f64 {
 }
 
 /// Bounded Levenberg-Marquardt over the filters in `active` (numeric
-/// Jacobian; steps clamped to the bounds).
+/// Jacobian; steps clamped to the bounds). Each filter's curve is cached, so
+/// a Jacobian column costs one filter's curve, not all of them.
 fn levenberg_marquardt(
     filters: &mut [Params],
     active: std::ops::Range<usize>,
     bounds: &dyn Fn(usize) -> (Params, Params),
-    residual: &dyn Fn(&[Params]) -> Vec<f64>,
+    curve: &dyn Fn(&Params) -> Vec<f64>,
+    residual_of_sum: &dyn Fn(&[f64]) -> Vec<f64>,
     iterations: usize,
 ) {
     let m = active.len() * 3;
@@ -360,8 +366,19 @@ fn levenberg_marquardt(
             }
         }
     };
+    let sum_of = |curves: &[Vec<f64>]| {
+        let mut sum = vec![0.0; curves.first().map_or(0, Vec::len)];
+        for c in curves {
+            for (s, v) in sum.iter_mut().zip(c) {
+                *s += v;
+            }
+        }
+        sum
+    };
     clamp(filters);
-    let mut r = residual(filters);
+    let mut curves: Vec<Vec<f64>> = filters.iter().map(curve).collect();
+    let mut sum = sum_of(&curves);
+    let mut r = residual_of_sum(&sum);
     let mut c: f64 = r.iter().map(|v| v * v).sum();
     let mut lambda = 1e-2;
     for _ in 0..iterations {
@@ -370,9 +387,14 @@ fn levenberg_marquardt(
         for (col, jrow) in jac.iter_mut().enumerate() {
             let (j, k) = (active.start + col / 3, col % 3);
             let h = [1e-4, 1e-3, 1e-4][k];
-            let mut fs2 = filters.to_vec();
-            fs2[j][k] += h;
-            let r2 = residual(&fs2);
+            let mut p = filters[j];
+            p[k] += h;
+            let sum2: Vec<f64> = sum
+                .iter()
+                .zip(curve(&p).iter().zip(&curves[j]))
+                .map(|(s, (new, old))| s + new - old)
+                .collect();
+            let r2 = residual_of_sum(&sum2);
             for (d, (a, b)) in jrow.iter_mut().zip(r2.iter().zip(&r)) {
                 *d = (a - b) / h;
             }
@@ -402,10 +424,17 @@ fn levenberg_marquardt(
                 trial[active.start + col / 3][col % 3] += s;
             }
             clamp(&mut trial);
-            let r2 = residual(&trial);
+            let mut curves2 = curves.clone();
+            for j in active.clone() {
+                curves2[j] = curve(&trial[j]);
+            }
+            let sum2 = sum_of(&curves2);
+            let r2 = residual_of_sum(&sum2);
             let c2: f64 = r2.iter().map(|v| v * v).sum();
             if c2 < c {
                 filters.copy_from_slice(&trial);
+                curves = curves2;
+                sum = sum2;
                 r = r2;
                 let gain = c - c2;
                 c = c2;
