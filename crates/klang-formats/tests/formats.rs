@@ -345,3 +345,29 @@ fn import_detects_every_importable_format_and_export_round_trips() {
     let e = import("[tone]\nbass_db = 99.0\n").unwrap_err();
     assert_eq!(e.line(), Some(2), "{e}");
 }
+
+/// Found by the round-trip property: alternating ±12 dB sliders make klang's
+/// graphic solver use sections beyond klang's ±30 dB band limit. APO carries
+/// them; klang's own APO importer refuses them, at the line, with the limit.
+#[test]
+fn extreme_graphic_eq_exports_but_klang_refuses_to_import_it() {
+    let mut c = Config::default();
+    for (i, g) in c.graphic_eq.gains_db.iter_mut().enumerate() {
+        *g = if i % 2 == 0 { 12.0 } else { -12.0 };
+    }
+    let plan = Plan::new(&c, FS);
+    let worst = plan
+        .shared
+        .iter()
+        .map(|s| s.gain_db.abs())
+        .fold(0.0, f64::max);
+    let text = apo::export_parametric(&c, FS).unwrap();
+    assert!(
+        worst > klang_dsp::config::MAX_EQ_GAIN_DB,
+        "worst section {worst} dB"
+    );
+    {
+        let e = klang_dsp::apo::parse(&text).unwrap_err();
+        assert!(e.message.contains("out of range"), "{e}");
+    }
+}
