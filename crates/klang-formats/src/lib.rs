@@ -1,4 +1,4 @@
-//! Import and export between klang's [`Config`](klang_dsp::Config) and the
+//! Import and export between klang's [`Config`] and the
 //! formats of other equalizers, so presets move freely between tools.
 //!
 //! | format | module | import | export | cannot carry |

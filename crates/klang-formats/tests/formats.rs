@@ -369,3 +369,14 @@ fn extreme_graphic_eq_exports_but_klang_refuses_to_import_it() {
     let e = klang_dsp::apo::parse(&text).unwrap_err();
     assert!(e.message.contains("out of range"), "{e}");
 }
+
+#[test]
+fn easyeffects_input_presets_and_the_old_equalizer_key_load() {
+    let text = r#"{ "input": { "equalizer": {
+        "num-bands": 1, "split-channels": false,
+        "left": { "band0": { "type": "Lo-shelf", "mode": "RLC (BT)", "frequency": 120.0, "gain": 3.0, "q": 0.8, "slope": "x1", "solo": false, "mute": false } },
+        "right": { "band0": { "type": "Off", "frequency": 50.0 } }
+    } } }"#;
+    let c = easyeffects::import(text).unwrap();
+    assert_eq!(c.eq, vec![band(FilterType::Lowshelf, 120.0, 3.0, 0.8)]);
+}

@@ -269,3 +269,30 @@ fn a_damaged_backup_is_refused_before_anything_is_written() {
     );
     assert!(fresh.list().unwrap().is_empty());
 }
+
+#[test]
+fn restoring_a_backup_over_existing_presets_keeps_them_in_history() {
+    let (_d, old) = lib();
+    old.save("room", &config(1.0)).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("b.toml");
+    // No state file: the archive simply has none, and restore writes none.
+    let s = old
+        .backup(Some(&work.path().join("absent.toml")), &archive)
+        .unwrap();
+    assert!(!s.state);
+
+    let (_d2, lib) = lib();
+    lib.save("room", &config(7.0)).unwrap();
+    let r = lib
+        .restore_backup(&archive, Some(&work.path().join("state.toml")))
+        .unwrap();
+    assert_eq!(r.state, None);
+    assert!(!work.path().join("state.toml").exists());
+    assert_eq!(lib.load("room").unwrap().config, config(1.0));
+    assert_eq!(
+        lib.restore("room", 1).unwrap(),
+        config(7.0),
+        "the local version was kept"
+    );
+}
