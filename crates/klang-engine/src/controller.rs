@@ -499,3 +499,69 @@ impl<R: BufRead> TakeLine for R {
         self.by_ref().take(64 * 1024).read_line(line)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_builtins(_: &str) -> Option<&'static str> {
+        None
+    }
+
+    #[test]
+    fn a_saved_preset_that_no_longer_loads_falls_back_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_path = dir.path().join("state.toml");
+        State {
+            volume_db: Some(-12.0),
+            preset: Some("/nonexistent/preset.toml".into()),
+            bass_db: Some(4.0),
+            ..State::default()
+        }
+        .save(&state_path)
+        .unwrap();
+        let run = RunConfig::from_toml("[volume]\nmax_db = -15.0\n").unwrap();
+        let s = Startup::new(run, None, Some(state_path), no_builtins);
+        assert_eq!(s.source.label, "config");
+        assert_eq!(s.state.preset, None);
+        assert!(
+            s.warnings[0].contains("/nonexistent/preset.toml"),
+            "{:?}",
+            s.warnings
+        );
+        // The saved volume is restored, capped at the config's maximum.
+        let (p, _, _) = s.processor().unwrap();
+        assert_eq!(s.state.volume_for(&s.source.config), -15.0);
+        assert_eq!(p.target_db(), -15.0);
+        assert!(p.volume_db() < -140.0, "starts muted");
+    }
+
+    #[test]
+    fn presets_load_by_name_or_file_and_are_checked_at_the_rate() {
+        fn builtin(name: &str) -> Option<&'static str> {
+            (name == "sub80").then_some("[crossover]\nfreq = 80\n")
+        }
+        assert!(
+            load_preset("sub80", builtin, Some(48_000))
+                .unwrap()
+                .config
+                .crossover
+                .is_some()
+        );
+        let e = load_preset("nope", builtin, None).unwrap_err();
+        assert!(e.contains("no built-in preset named \"nope\""), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("hi.toml");
+        std::fs::write(&f, "[tone]\nbass_db = 1.0\n\n[crossover]\nfreq = 30000\n").unwrap();
+        let e = load_preset(f.to_str().unwrap(), builtin, Some(48_000)).unwrap_err();
+        assert!(e.contains("line 5") && e.contains("crossover.freq"), "{e}");
+        let apo = dir.path().join("apo.txt");
+        std::fs::write(
+            &apo,
+            "Preamp: -3 dB\nFilter 1: ON PK Fc 100 Hz Gain -2 dB Q 1.0\n",
+        )
+        .unwrap();
+        let s = load_preset(apo.to_str().unwrap(), builtin, Some(48_000)).unwrap();
+        assert_eq!(s.config.eq.len(), 1);
+    }
+}

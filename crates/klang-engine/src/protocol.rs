@@ -236,6 +236,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_text() {
+        let s = StatusReport {
+            volume_db: -20.0,
+            current_volume_db: -23.5,
+            max_db: -6.0,
+            muted: false,
+            preset: "sub80".into(),
+            bass_db: 2.0,
+            treble_db: -1.5,
+            loudness: true,
+            bypass: false,
+            crossover: true,
+            ceiling_db: -1.0,
+            fading: true,
+            sample_rate: 48_000,
+            quantum: 256,
+            load: 0.0123,
+            max_load: 0.05,
+            xruns: 3,
+            mains: "connected".into(),
+            second: "missing".into(),
+            fallback: false,
+            last_error: Some("link to subwoofer failed".into()),
+        };
+        insta::assert_snapshot!(s.to_text());
+    }
+
+    #[test]
     fn wire_format() {
         let r = Request::Volume { db: -12.0 };
         assert_eq!(
