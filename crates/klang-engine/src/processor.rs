@@ -12,6 +12,10 @@
 //!   is also clamped to the lower of the two ceilings, so a switch to a lower ceiling holds
 //!   from its first sample.
 //! - A new processor starts muted and ramps to its target volume.
+//! - A switch between 2.1 and stereo fades the SUB channel in or out. When a switch to
+//!   stereo ends, the engine feeds the second sink the full-range copy instead of SUB
+//!   (klang-live's rule for two-channel processors), which starts at its level without a
+//!   fade: a known limit, relevant only when the second sink is a full-range speaker.
 //!
 //! **Invariant:** [`LiveChain::process`] and [`LiveChain::control`] never allocate, free,
 //! lock or block. Chains leave the real-time thread through a wait-free ring

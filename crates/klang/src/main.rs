@@ -1,7 +1,8 @@
 //! `klang`: the speaker processor's command line.
 //!
 //! Thin by design: it parses flags, loads the configuration, and hands the work to
-//! `klang-dsp` (the pure DSP) and `klang-audio` (files and plots). Its own job is
+//! `klang-dsp` (the pure DSP), `klang-audio` (files and plots) and `klang-engine`
+//! (`klang run` / `klang ctl`: the live engine, its control socket and state). Its own job is
 //! wording errors for a person and mapping them to exit codes:
 //!
 //! | code | meaning |
