@@ -16,11 +16,12 @@ pub struct FitOptions {
     pub sample_rate: u32,
     /// Correct only inside this range, Hz (default 20–300 Hz, where rooms hurt most).
     pub range_hz: (f64, f64),
-    /// The target is placed at the measured response's median level in this
-    /// band, Hz (`None`: the fit range). The median ignores narrow peaks and
-    /// nulls. (Aligning to the band above the fit range instead left the
-    /// simulated rooms' bass 1-2 dB further from target: their smoothed bass
-    /// lies below their mids.)
+    /// The target's level is matched to the measured response in this band,
+    /// Hz (`None`: the fit range): it is placed at the 30th percentile of
+    /// measured − target there, not the mean, so narrow peaks and nulls do
+    /// not move it and most of the correction is cuts (boosts are capped).
+    /// Measured on the simulated rooms: the median left 2.1-2.4 dB RMS after
+    /// correction, the 30th percentile 0.7-1.8 dB.
     pub level_band_hz: Option<(f64, f64)>,
     /// Most filters (default 10).
     pub max_filters: usize,
@@ -135,6 +136,10 @@ pub fn deviation(freqs: &[f64], a: &[f64], b: &[f64], range: (f64, f64)) -> (f64
     (rms, d.iter().fold(0.0, |m, v| m.max(v.abs())))
 }
 
+/// Where the target sits among the measured levels of the level band (see
+/// [`FitOptions::level_band_hz`]).
+const LEVEL_PERCENTILE: f64 = 0.3;
+
 /// A filter as the optimiser sees it: `[ln f, gain dB, ln q]`.
 type Params = [f64; 3];
 
@@ -182,7 +187,7 @@ pub fn fit(
         "the response has no frequencies in the level band",
     )?;
     diffs.sort_by(f64::total_cmp);
-    let level_db = diffs[diffs.len() / 2];
+    let level_db = diffs[(diffs.len() as f64 * LEVEL_PERCENTILE) as usize];
     // What the filters must add: target − measured, but never more than the
     // boost limit: a null deeper than that cannot be filled, and chasing it
     // would only spend filters that peaks need.

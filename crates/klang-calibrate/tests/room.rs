@@ -6,7 +6,7 @@
 //! Issue 8 asks for ±1.5 dB of target (1/6-octave, 30–300 Hz) after
 //! correction. These rooms do NOT reach it yet with the default 10 filters
 //! and 3 dB boost limit: the test prints the figures, and asserts what holds
-//! today (RMS deviation at least 40 % lower, under 2.6 dB, and the
+//! today (RMS deviation at least 40 % lower, under 2.2 dB, and the
 //! prediction confirmed by playing through klang). See the crate report.
 
 use std::f64::consts::PI;
@@ -239,12 +239,13 @@ fn correction_of_simulated_living_rooms_lowers_the_deviation_from_target_30_to_3
             max_a
         );
         print!("{}", c.table());
+        // ROOM_DEBUG=1 prints measured, target and predicted per frequency.
         if std::env::var_os("ROOM_DEBUG").is_some() {
-            for i in (0..grid.len()).step_by(8) {
-                if grid[i] <= 400.0 {
+            for (i, f) in grid.iter().enumerate() {
+                if (25.0..=320.0).contains(f) {
                     println!(
                         "{:7.1} {:7.2} {:7.2} {:7.2}",
-                        grid[i], before.db[i], c.target_db[i], c.predicted_db[i]
+                        f, before.db[i], c.target_db[i], c.predicted_db[i]
                     );
                 }
             }
@@ -258,7 +259,7 @@ fn correction_of_simulated_living_rooms_lowers_the_deviation_from_target_30_to_3
             room.name,
             if within_1_5 { "met" } else { "NOT met" }
         );
-        if rms_a > 0.6 * rms_b || rms_a > 2.6 || (rms_a - rms_p).abs() > 0.3 {
+        if rms_a > 0.6 * rms_b || rms_a > 2.2 || (rms_a - rms_p).abs() > 0.3 {
             failures.push(room.name);
         }
     }
