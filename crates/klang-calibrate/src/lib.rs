@@ -44,8 +44,8 @@
 //!    then `average(&responses)`; then, with `--mic-cal`,
 //!    `MicCalibration::parse(&text)?.apply(&avg)` (errors carry the line: print
 //!    `FILE:LINE: message`).
-//! 4. Target: `Target::Flat`, `Target::House { .. }` or
-//!    `Target::parse_points(&text)`; `fit(&avg, &target, &FitOptions::new(48_000))`
+//! 4. Target: `Target::from_spec(s)` for `flat` / `house:6:120:-0.3`, else if
+//!    `s` names a file, `Target::parse_points(&text)`; `fit(&avg, &target, &FitOptions::new(48_000))`
 //!    (or the rate klang plays at).
 //! 5. Write `correction.to_config().to_toml()` to `--out` (atomically), and
 //!    `correction.to_apo()` to `--apo`; print `correction.table()`.

@@ -30,6 +30,47 @@ impl Target {
         Ok(Target::Points(parse_points(text, "target curve")?))
     }
 
+    /// Parses a command-line spec: `flat`, or `house[:BASS_DB[:CORNER_HZ[:TILT_DB_PER_OCTAVE]]]`
+    /// (defaults 6 dB, 120 Hz, 0 dB/octave). Anything else is an error; the
+    /// binary treats an existing file name as points for [`Target::parse_points`].
+    pub fn from_spec(spec: &str) -> Result<Target, CalibrateError> {
+        let bad = |reason: String| CalibrateError::Target { reason };
+        let mut parts = spec.split(':');
+        let target = match parts.next().unwrap_or("").to_ascii_lowercase().as_str() {
+            "flat" if spec.eq_ignore_ascii_case("flat") => Target::Flat,
+            "house" => {
+                let mut num = |name: &str, default: f64| -> Result<f64, CalibrateError> {
+                    match parts.next() {
+                        None | Some("") => Ok(default),
+                        Some(v) => v.trim().parse().map_err(|_| {
+                            bad(format!(
+                                "`{v}` is not a number for the house curve's {name}"
+                            ))
+                        }),
+                    }
+                };
+                let t = Target::House {
+                    bass_db: num("bass rise (dB)", 6.0)?,
+                    bass_corner_hz: num("corner (Hz)", 120.0)?,
+                    tilt_db_per_octave: num("tilt (dB/octave)", 0.0)?,
+                };
+                if parts.next().is_some() {
+                    return Err(bad(format!(
+                        "`{spec}` has too many fields; write house:BASS_DB:CORNER_HZ:TILT"
+                    )));
+                }
+                t
+            }
+            _ => {
+                return Err(bad(format!(
+                    "`{spec}` is not `flat`, `house:BASS_DB:CORNER_HZ:TILT` or a file of `frequency dB` lines"
+                )));
+            }
+        };
+        target.validate()?;
+        Ok(target)
+    }
+
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), CalibrateError> {
         let bad = |reason: String| Err(CalibrateError::Target { reason });

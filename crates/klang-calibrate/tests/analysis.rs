@@ -219,3 +219,34 @@ fn bad_fit_options_are_refused_with_their_name() {
             .starts_with("invalid maximum boost")
     );
 }
+
+#[test]
+fn target_specs_from_the_command_line() {
+    assert_eq!(Target::from_spec("flat").unwrap(), Target::Flat);
+    assert_eq!(
+        Target::from_spec("house").unwrap(),
+        Target::House {
+            bass_db: 6.0,
+            bass_corner_hz: 120.0,
+            tilt_db_per_octave: 0.0
+        }
+    );
+    assert_eq!(
+        Target::from_spec("house:4:80:-0.5").unwrap(),
+        Target::House {
+            bass_db: 4.0,
+            bass_corner_hz: 80.0,
+            tilt_db_per_octave: -0.5
+        }
+    );
+    for (spec, words) in [
+        ("house:x", "not a number"),
+        ("house:1:2:3:4", "too many fields"),
+        ("house:40", "not within ±20 dB"),
+        ("pink", "is not `flat`"),
+        ("flat:3", "is not `flat`"),
+    ] {
+        let e = Target::from_spec(spec).unwrap_err().to_string();
+        assert!(e.contains(words), "{spec}: {e}");
+    }
+}
