@@ -187,6 +187,7 @@ impl Library {
         }
         let mut names = Vec::new();
         for (name, current, history) in plan {
+            let _lock = self.lock()?;
             let hdir = self.history_dir(&name);
             fs::create_dir_all(&hdir).map_err(io(&hdir))?;
             let first = store::numbered(&hdir).last().map_or(1, |(n, _)| n + 1);
@@ -194,7 +195,7 @@ impl Library {
                 let hp = hdir.join(format!("{next:04}.toml"));
                 store::write_atomic(&hp, h.as_bytes()).map_err(io(&hp))?;
             }
-            self.save_text(&name, &current)?;
+            self.save_text_locked(&name, &current)?;
             names.push(name);
         }
         let state = match (doc.state, state_file) {

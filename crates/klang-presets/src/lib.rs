@@ -45,8 +45,9 @@
 //!   are kept); migration keeps the original as `NAME.toml.vN.bak`.
 //! - Presets of every past schema load ([`schema`]; fixtures in `tests/fixtures`).
 //!
-//! One writer at a time is assumed (the `klang` CLI); concurrent savers cannot
-//! corrupt a preset, but the last one wins.
+//! Writers take turns: every change holds an exclusive `flock` on
+//! `presets/.lock`, so concurrent saves never lose a history version (the
+//! last save wins, as it should).
 
 #![forbid(unsafe_code)]
 
@@ -228,7 +229,24 @@ impl Library {
         self.dir.join(format!("{name}.toml"))
     }
 
-    fn history_dir(&self, name: &str) -> PathBuf {
+    /// Holds the library's write lock until dropped.
+    pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>, PresetError> {
+        let path = self.dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
+            PresetError::Io {
+                path,
+                source: errno.into(),
+            }
+        })
+    }
+
+    pub(crate) fn history_dir(&self, name: &str) -> PathBuf {
         self.dir.join(".history").join(name)
     }
 
@@ -320,6 +338,11 @@ impl Library {
             loaded.migrated_from = Some(parsed.schema);
             let bak = self.dir.join(format!("{name}.toml.v{}.bak", parsed.schema));
             let result = (|| {
+                let _lock = self.lock()?;
+                // A save may have come in since we read the file: then it is not ours to rewrite.
+                if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    return Ok(());
+                }
                 if !bak.exists() {
                     store::write_atomic(&bak, text.as_bytes()).map_err(io(&bak))?;
                 }
@@ -368,8 +391,18 @@ impl Library {
         self.save_text(name, &schema::render(config))
     }
 
-    /// Saves already-validated file text (used by restore).
+    /// Saves already-validated file text (used by restore), under the lock.
     fn save_text(&self, name: &str, text: &str) -> Result<Option<u32>, PresetError> {
+        let _lock = self.lock()?;
+        self.save_text_locked(name, text)
+    }
+
+    /// [`Library::save_text`] for a caller that holds the lock.
+    pub(crate) fn save_text_locked(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> Result<Option<u32>, PresetError> {
         let path = self.path(name);
         if fs::read_to_string(&path).is_ok_and(|old| old == text) {
             return Ok(None);
@@ -384,6 +417,7 @@ impl Library {
     pub fn rm(&self, name: &str) -> Result<u32, PresetError> {
         check_name(name)?;
         let path = self.path(name);
+        let _lock = self.lock()?;
         let Some(version) = self.archive_current(name)? else {
             return Err(PresetError::NotFound {
                 name: name.into(),

@@ -296,3 +296,29 @@ fn restoring_a_backup_over_existing_presets_keeps_them_in_history() {
         "the local version was kept"
     );
 }
+
+#[test]
+fn concurrent_saves_take_turns_and_lose_no_history_version() {
+    let (_d, lib) = lib();
+    lib.save("room", &config(0.0)).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let lib = lib.clone();
+            std::thread::spawn(move || {
+                for k in 0..10 {
+                    lib.save("room", &config(f64::from(t * 10 + k) * 0.1 + 0.05))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // 41 saves of distinct settings: 40 replaced versions, numbered without gaps
+    // or collisions; the last 20 are kept.
+    assert_eq!(
+        lib.history("room").unwrap(),
+        (21..=40).collect::<Vec<u32>>()
+    );
+}
