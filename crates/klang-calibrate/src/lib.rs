@@ -2,10 +2,10 @@
 //! numbers in, values out.
 //!
 //! The path: [`Sweep`] (Farina's exponential sine sweep) → played and recorded
-//! → [`measure`] (checks, deconvolution to an impulse response, delay,
+//! → [`measure()`] (checks, deconvolution to an impulse response, delay,
 //! harmonics) → [`frequency_response`] (window, fractional-octave smoothing)
 //! → [`average`] over listening positions, [`MicCalibration::apply`] →
-//! [`fit`] to a [`Target`] → [`Correction`] (klang config, Equalizer APO text,
+//! [`fit()`] to a [`Target`] → [`Correction`] (klang config, Equalizer APO text,
 //! predicted response).
 //!
 //! ```

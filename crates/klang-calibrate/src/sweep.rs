@@ -252,7 +252,7 @@ impl Sweep {
 
     /// Farina's inverse filter: the sweep reversed in time, its amplitude
     /// falling 6 dB per octave so that sweep ∗ inverse is flat, scaled to unit
-    /// gain at the band's geometric centre. [`crate::measure`] divides spectra
+    /// gain at the band's geometric centre. [`crate::measure()`] divides spectra
     /// instead (exact in band); this is for tools that convolve.
     pub fn inverse_filter(&self) -> Vec<f32> {
         let fs = f64::from(self.sample_rate);
