@@ -264,3 +264,62 @@ fn every_bad_recording_gets_the_error_that_names_it() {
         assert!(msg.starts_with(char::is_lowercase), "{msg}");
     }
 }
+
+#[test]
+fn the_sweep_has_the_asked_level_length_and_fades() {
+    let p = SweepParams::new(44_100);
+    let s = Sweep::generate(&p).unwrap();
+    let peak = s.samples().iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        (20.0 * f64::from(peak).log10() + 20.0).abs() < 0.01,
+        "peak {peak}"
+    );
+    let a = s.active();
+    assert_eq!(a.len(), 441_000);
+    assert_eq!(a.start, 22_050);
+    assert_eq!(s.samples().len(), 22_050 + 441_000 + 88_200);
+    assert_eq!(s.samples()[a.start], 0.0, "faded in from silence");
+    assert!(s.samples()[a.end - 1].abs() < 1e-3, "faded out");
+    assert!(s.band_hz().1 <= 0.46 * 44_100.0);
+
+    for (bad, name) in [
+        (
+            SweepParams {
+                level_dbfs: 3.0,
+                ..p.clone()
+            },
+            "invalid sweep level",
+        ),
+        (
+            SweepParams {
+                duration_s: 0.1,
+                ..p.clone()
+            },
+            "invalid sweep length",
+        ),
+        (
+            SweepParams {
+                end_hz: 30_000.0,
+                ..p.clone()
+            },
+            "invalid end frequency",
+        ),
+        (
+            SweepParams {
+                start_hz: 0.0,
+                ..p.clone()
+            },
+            "invalid start frequency",
+        ),
+        (
+            SweepParams {
+                fade_in_s: 6.0,
+                ..p.clone()
+            },
+            "invalid fade",
+        ),
+    ] {
+        let e = Sweep::generate(&bad).unwrap_err().to_string();
+        assert!(e.starts_with(name), "{e}");
+    }
+}
