@@ -1,9 +1,15 @@
 //! `vmgate`: one VM console, one user.
 //!
 //! A thin binary: it parses flags, reads the policy file, resolves names
-//! through NSS, calls `vmgate_policy`, prints, and maps the outcome to an exit
-//! code (0 ok or allowed, 1 denied by `explain`, 2 invalid policy, 3 any other
-//! failure).
+//! through NSS, calls `vmgate_policy` (check, plan, explain: touching nothing)
+//! or `vmgate_apply` (apply, verify, guard, uninstall, log: the real system),
+//! prints, and maps the outcome to an exit code.
+//!
+//! - `check`, `plan`, `explain`: 0 ok or allowed, 1 denied by `explain`, 2 invalid
+//!   policy, 3 any other failure.
+//! - `apply`, `verify`, `guard`, `uninstall`, `log` (the table "What the CLI calls" in
+//!   `vmgate_apply`): 0 ok, 1 drift (`verify`, `guard`), 2 changes would be made
+//!   (`apply --check`, as configuration managers expect), 3 error, 4 invalid policy.
 #![forbid(unsafe_code)]
 
 mod nss;
@@ -23,7 +29,8 @@ const DEFAULT_POLICY: &str = "/etc/vmgate/policy.toml";
 #[command(
     version,
     about = "Enforce which user may open which VM's Spice console, and when",
-    after_help = "Exit status: 0 valid / planned / allowed, 1 denied (explain), 2 invalid policy, 3 any other error.\n\
+    after_help = "Exit status of check, plan, explain: 0 valid / planned / allowed, 1 denied (explain), 2 invalid policy, 3 any other error.\n\
+                  Exit status of apply, verify, guard, uninstall, log: 0 ok, 1 drift (verify, guard), 2 changes would be made (apply --check), 3 error, 4 invalid policy.\n\
                   Try it on any machine: vmgate plan --example; vmgate explain --example --user mybro --console debianx"
 )]
 struct Cli {
@@ -87,11 +94,62 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Make the system match the policy: validated first, idempotent, journaled, rolled back on failure.
+    Apply {
+        /// Policy file.
+        #[arg(default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        /// Change nothing; list what would change and exit 2 if anything would.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Compare the live system with the policy: exit 0 only when they match, 1 on drift.
+    Verify {
+        /// Policy file.
+        #[arg(default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        /// Print the report (access matrix, drift) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the pinned commands' owners and modes and the special group's members.
+    Guard {
+        /// Policy file.
+        #[arg(default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        /// Restore owners and modes (memberships are only reported).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Remove everything vmgate installed and restore the original owners and modes (needs no policy).
+    Uninstall,
+    /// Refused connection attempts from the kernel log, with user and console names.
+    Log {
+        /// Policy file (for the log prefix and the console names).
+        #[arg(default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+    },
 }
 
 enum Failure {
-    Invalid(vmgate_policy::Diagnostics, Format),
+    /// Diagnostics, how to print them, and the exit code (2 for check/plan/explain, 4
+    /// for the subcommands that act on the system, where 2 means "changes").
+    Invalid(vmgate_policy::Diagnostics, Format, u8),
     Other(anyhow::Error),
+}
+
+/// The exit code of an invalid policy in `apply`, `verify`, `guard` and `log`.
+const EXIT_INVALID_APPLY: u8 = 4;
+
+impl Failure {
+    /// `vmgate_apply`'s errors: an invalid policy prints its diagnostics (exit 4),
+    /// anything else is exit 3.
+    fn from_apply(e: vmgate_apply::Error, format: Format) -> Self {
+        match e {
+            vmgate_apply::Error::Invalid(d) => Self::Invalid(d, format, EXIT_INVALID_APPLY),
+            e => Self::Other(e.into()),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -103,15 +161,15 @@ impl From<anyhow::Error> for Failure {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
-        Err(Failure::Invalid(d, Format::Text)) => {
+        Err(Failure::Invalid(d, Format::Text, code)) => {
             eprintln!("{d}");
             eprintln!("\n{} problem(s) in {}", d.items.len(), d.file);
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
-        Err(Failure::Invalid(d, Format::Json)) => {
+        Err(Failure::Invalid(d, Format::Json, code)) => {
             let v = serde_json::json!({"valid": false, "errors": d.located()});
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
         Err(Failure::Other(e)) => {
             eprintln!("vmgate: error: {e:#}");
@@ -138,8 +196,7 @@ fn load(p: &PolicyArgs) -> Result<(Policy, Box<dyn Directory>), Failure> {
             Box::new(example::demo_directory()),
         )
     } else {
-        let text = std::fs::read_to_string(&p.policy)
-            .with_context(|| format!("cannot read the policy {}", p.policy.display()))?;
+        let text = read_policy(&p.policy)?;
         (p.policy.display().to_string(), text, Box::new(nss::Nss))
     };
     let input = CheckInput {
@@ -149,8 +206,25 @@ fn load(p: &PolicyArgs) -> Result<(Policy, Box<dyn Directory>), Failure> {
     };
     match vmgate_policy::check(&input, dir.as_ref()) {
         Ok(policy) => Ok((policy, dir)),
-        Err(d) => Err(Failure::Invalid(d, p.format)),
+        Err(d) => Err(Failure::Invalid(d, p.format, 2)),
     }
+}
+
+fn read_policy(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy {}", path.display()))
+}
+
+/// What every `vmgate_apply` subcommand starts from: the policy file, planned now with
+/// the real defaults. The units vmgate installs re-run it by its absolute path.
+fn source(path: &std::path::Path) -> anyhow::Result<vmgate_apply::Source> {
+    let text = read_policy(path)?;
+    let mut src = vmgate_apply::Source::new(&path.display().to_string(), &text, Timestamp::now());
+    src.plan.policy_path = std::path::absolute(path)
+        .with_context(|| format!("cannot make {} an absolute path", path.display()))?
+        .display()
+        .to_string();
+    Ok(src)
 }
 
 /// Writes the plan's files under `dir`, with their modes (owners are apply's job).
@@ -270,5 +344,71 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 ExitCode::from(1)
             })
         }
+        Command::Apply { policy, check } => {
+            let src = source(&policy)?;
+            let mode = if check {
+                vmgate_apply::Mode::Check
+            } else {
+                vmgate_apply::Mode::Apply
+            };
+            let report = vmgate_apply::apply(&src, &vmgate_apply::Options::default(), mode)
+                .map_err(|e| Failure::from_apply(e, Format::Text))?;
+            print!("{}", report.to_text());
+            Ok(if check && report.changed() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Verify { policy, json } => {
+            let format = if json { Format::Json } else { Format::Text };
+            let src = source(&policy)?;
+            let report = vmgate_apply::verify(&src, &vmgate_apply::Options::default())
+                .map_err(|e| Failure::from_apply(e, format))?;
+            match format {
+                Format::Text => print!("{}", report.to_text()),
+                Format::Json => print_json(&report)?,
+            }
+            Ok(ok_or_drift(report.ok()))
+        }
+        Command::Guard { policy, repair } => {
+            let src = source(&policy)?;
+            let report = vmgate_apply::guard(&src, &vmgate_apply::Options::default(), repair)
+                .map_err(|e| Failure::from_apply(e, Format::Text))?;
+            print!("{}", report.to_text());
+            Ok(ok_or_drift(report.ok()))
+        }
+        Command::Uninstall => {
+            let report = vmgate_apply::uninstall(&vmgate_apply::Options::default())
+                .map_err(|e| Failure::from_apply(e, Format::Text))?;
+            print!("{}", report.to_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log { policy } => {
+            let src = source(&policy).context(
+                "without a policy, `journalctl -k --grep 'vmgate denied'` shows the same lines",
+            )?;
+            let loaded = vmgate_apply::load(&src)
+                .map_err(|d| Failure::Invalid(d, Format::Text, EXIT_INVALID_APPLY))?;
+            let refusals = vmgate_apply::log(
+                &loaded.policy.defaults.log_prefix,
+                Some(&loaded.policy),
+                None,
+            )
+            .map_err(|e| Failure::from_apply(e, Format::Text))?;
+            for r in &refusals {
+                println!("{}", r.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// 0 when the live state matches the policy, 1 on drift.
+fn ok_or_drift(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

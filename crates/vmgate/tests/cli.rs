@@ -273,3 +273,74 @@ fn plan_out_writes_every_file_under_the_given_directory_only() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(checked.status.success(), "{checked:?}");
 }
+
+fn help(sub: &str) -> String {
+    let o = vmgate(&[sub, "--help"]);
+    assert!(o.status.success(), "{sub} --help: {o:?}");
+    stdout(&o)
+}
+
+#[test]
+fn help_of_the_system_subcommands_lists_their_flags() {
+    for (sub, flags) in [
+        ("apply", &["--check", "[POLICY]"][..]),
+        ("verify", &["--json", "[POLICY]"]),
+        ("guard", &["--repair", "[POLICY]"]),
+        ("log", &["[POLICY]"]),
+    ] {
+        let h = help(sub);
+        for f in flags {
+            assert!(h.contains(f), "`vmgate {sub} --help` lacks {f}:\n{h}");
+        }
+        assert!(
+            h.contains("/etc/vmgate/policy.toml"),
+            "{sub}: default policy\n{h}"
+        );
+    }
+    let h = help("uninstall");
+    assert!(h.contains("Usage: vmgate uninstall"), "{h}");
+    assert!(!h.contains("POLICY"), "uninstall takes no policy:\n{h}");
+    // The top-level help names every subcommand and the exit codes of the new ones.
+    let o = vmgate(&["--help"]);
+    let top = stdout(&o);
+    for sub in ["apply", "verify", "guard", "uninstall", "log"] {
+        assert!(top.contains(&format!("  {sub} ")), "{sub} missing:\n{top}");
+    }
+    assert!(
+        top.contains("2 changes would be made (apply --check)"),
+        "{top}"
+    );
+    assert!(top.contains("4 invalid policy"), "{top}");
+}
+
+#[test]
+fn apply_check_and_verify_on_an_invalid_policy_exit_4_with_file_line() {
+    let dir = std::env::temp_dir().join(format!("vmgate-cli-invalid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.toml");
+    // A console port outside its server's guard range: invalid whatever the machine's users.
+    std::fs::write(
+        &path,
+        "[[server]]\nname = \"s\"\naddresses = [\"10.200.0.1\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = []\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let runs = [
+        vmgate(&["apply", "--check", p]),
+        vmgate(&["verify", p]),
+        vmgate(&["verify", "--json", p]),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+    let [check, verify, verify_json] = runs;
+    for o in [&check, &verify] {
+        assert_eq!(o.status.code(), Some(4), "{o:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("policy.toml:9:8: error: port 11 is outside the guard range 1-10"),
+            "{e}"
+        );
+    }
+    assert_eq!(verify_json.status.code(), Some(4), "{verify_json:?}");
+    let v: serde_json::Value = serde_json::from_slice(&verify_json.stdout).unwrap();
+    assert_eq!(v["valid"], false, "{v}");
+}
