@@ -17,6 +17,8 @@
 //! their names only when complete.
 #![forbid(unsafe_code)]
 
+mod calibrate;
+mod library;
 mod live;
 mod presets;
 
@@ -99,6 +101,19 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Manage the saved presets ($XDG_CONFIG_HOME/klang/presets), with history.
+    Preset {
+        #[command(subcommand)]
+        command: library::Preset,
+    },
+    /// Write every preset, its history and the engine state into FILE.
+    Backup { file: PathBuf },
+    /// Restore presets and engine state from a `klang backup` FILE (replaced presets go to history).
+    Restore { file: PathBuf },
+    /// Write a measurement sweep (exponential sine, both channels) for `klang calibrate`.
+    Sweep(calibrate::SweepArgs),
+    /// Fit a room correction from recordings of the sweep (offline).
+    Calibrate(calibrate::CalibrateArgs),
     /// Render the built-in demo signal through the default speaker preset.
     ///
     /// Writes DIR/demo.wav (processed), DIR/demo-input.wav (the signal as it went
@@ -182,6 +197,11 @@ fn main() -> ExitCode {
         } => process(&input, &output, &chain, format.into()),
         Command::Response { chain, rate, out } => response(&chain, rate, &out),
         Command::Demo { out_dir } => demo(&out_dir),
+        Command::Preset { command } => library::preset(command),
+        Command::Backup { file } => library::backup(&file),
+        Command::Restore { file } => library::restore(&file),
+        Command::Sweep(args) => calibrate::sweep(&args),
+        Command::Calibrate(args) => calibrate::calibrate(&args),
         Command::Run { config } => live::run(config),
         Command::Ctl {
             command,
@@ -213,6 +233,12 @@ fn describe(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Writes `bytes` to `path` so that it is at every instant absent/old or complete
+/// (klang-presets' temp file, fsync and rename; relative paths made absolute first).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    klang_presets::store::write_atomic(&std::path::absolute(path)?, bytes)
 }
 
 /// Accepts only `*.png` and `*.svg`, so a wrong name is a usage error before any work.
