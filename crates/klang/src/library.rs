@@ -122,7 +122,14 @@ pub fn preset(cmd: Preset) -> Result<(), Failure> {
     let lib = open()?;
     match cmd {
         Preset::List => {
-            for info in lib.list().map_err(fail)? {
+            let list = lib.list().map_err(fail)?;
+            if list.is_empty() {
+                eprintln!(
+                    "klang: no presets in {} (add one: klang preset save NAME FILE)",
+                    lib.dir().display()
+                );
+            }
+            for info in list {
                 match &info.status {
                     Ok(schema) => println!(
                         "{}\tschema {schema}\t{} old versions",

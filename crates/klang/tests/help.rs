@@ -47,3 +47,18 @@ fn ctl_help() {
 fn ctl_volume_help() {
     insta::assert_snapshot!(help(&["ctl", "volume", "--help"]));
 }
+
+#[test]
+fn preset_help() {
+    insta::assert_snapshot!(help(&["preset", "--help"]));
+}
+
+#[test]
+fn sweep_help() {
+    insta::assert_snapshot!(help(&["sweep", "--help"]));
+}
+
+#[test]
+fn calibrate_help() {
+    insta::assert_snapshot!(help(&["calibrate", "--help"]));
+}
