@@ -190,3 +190,41 @@ fn calibrate_with_a_silent_recording_fails_and_writes_nothing() {
     assert!(!Path::new(&env.path("fix.toml")).exists());
     assert!(!env.path("fix.png").exists());
 }
+
+#[test]
+fn load_sends_the_presets_settings_to_the_engine() {
+    use std::io::{BufRead, BufReader, Write};
+    let env = Env::new();
+    std::fs::write(env.path("p.toml"), ROOM_PEAK).unwrap();
+    env.ok(&["preset", "save", "x", "p.toml"]);
+    // A stand-in for `klang run`'s control socket: one request, one answer.
+    let dir = env.path("run/klang");
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("control.sock")).unwrap();
+    let engine = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line).unwrap();
+        (&stream)
+            .write_all(b"{\"ok\":true,\"message\":\"switched\",\"status\":null}\n")
+            .unwrap();
+        line
+    });
+    let out = env.ok(&["preset", "load", "x"]);
+    assert_eq!(out.trim(), "switched");
+    let request = engine.join().unwrap();
+    assert!(request.contains("\"cmd\":\"preset\""), "{request}");
+    // The engine is handed a plain klang TOML file with the preset's settings.
+    let name = request
+        .split("\"name\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let sent = std::fs::read_to_string(name).unwrap();
+    assert!(
+        sent.contains("freq = 100.0") && !sent.contains("schema"),
+        "{sent}"
+    );
+}
