@@ -1,8 +1,10 @@
 //! `klang`: the speaker processor's command line.
 //!
 //! Thin by design: it parses flags, loads the configuration, and hands the work to
-//! `klang-dsp` (the pure DSP), `klang-audio` (files and plots) and `klang-engine`
-//! (`klang run` / `klang ctl`: the live engine, its control socket and state). Its own job is
+//! `klang-dsp` (the pure DSP), `klang-audio` (files and plots), `klang-engine`
+//! (`klang run` / `klang ctl`: the live engine, its control socket and state),
+//! `klang-presets` and `klang-formats` (`klang preset`, `backup`, `restore`) and
+//! `klang-calibrate` (`klang sweep`, `calibrate`). Its own job is
 //! wording errors for a person and mapping them to exit codes:
 //!
 //! | code | meaning |
@@ -11,7 +13,7 @@
 //! | 1 | writing the output failed, the engine stopped or is unreachable, or another run-time error |
 //! | 2 | bad command line (from clap) |
 //! | 3 | the configuration or preset is invalid (message names file, line, field); `klang ctl`: the engine refused the request |
-//! | 4 | the input audio cannot be read or has an unsupported sample rate (message names the file) |
+//! | 4 | the input audio cannot be read or has an unsupported sample rate, or a `klang calibrate` recording cannot be measured (message names the file) |
 //!
 //! Whatever fails, no output file is left behind half-written: outputs appear under
 //! their names only when complete.
