@@ -22,24 +22,6 @@ use crate::plan::{Plan, Section, num};
 
 const FORMAT: &str = "Equalizer APO";
 
-fn single_chain(plan: &Plan) -> Result<f64, FormatError> {
-    if plan.sub.is_some() {
-        return Err(cannot(
-            FORMAT,
-            "the crossover (a subwoofer output)",
-            "remove [crossover] for the export, or export to PipeWire or CamillaDSP",
-        ));
-    }
-    if plan.trim_db[0] != plan.trim_db[1] {
-        return Err(cannot(
-            FORMAT,
-            "different left and right trims (trim_db.L / trim_db.R)",
-            "set both trims equal; equal trims go into the preamp",
-        ));
-    }
-    Ok(plan.trim_db[0])
-}
-
 fn header(out: &mut String, plan: &Plan, sample_rate: u32) {
     out.push_str(&format!(
         "# exported by klang for {sample_rate} Hz (the graphic EQ's sections are rate-specific)\n"
@@ -76,7 +58,7 @@ fn filter_line(s: &Section) -> Result<String, FormatError> {
 /// `Filter N:` line per section, for a consumer at `sample_rate`.
 pub fn export_parametric(config: &Config, sample_rate: u32) -> Result<String, FormatError> {
     let plan = Plan::new(config, sample_rate);
-    let trim = single_chain(&plan)?;
+    let trim = plan.single_chain(FORMAT, "the preamp")?;
     let mut out = String::new();
     header(&mut out, &plan, sample_rate);
     out.push_str(&format!("Preamp: {} dB\n", num(plan.preamp_db + trim)));
@@ -100,7 +82,7 @@ pub fn graphic_frequencies() -> Vec<f64> {
 /// computed at `sample_rate` (gains rounded to 0.01 dB).
 pub fn export_graphic(config: &Config, sample_rate: u32) -> Result<String, FormatError> {
     let plan = Plan::new(config, sample_rate);
-    let trim = single_chain(&plan)?;
+    let trim = plan.single_chain(FORMAT, "the preamp")?;
     let fs = f64::from(sample_rate);
     let mut out = String::new();
     header(&mut out, &plan, sample_rate);

@@ -58,20 +58,7 @@ fn r6(x: f64) -> f64 {
 /// The preset file (pretty JSON) for a consumer at `sample_rate`.
 pub fn export(config: &Config, sample_rate: u32) -> Result<String, FormatError> {
     let plan = Plan::new(config, sample_rate);
-    if plan.sub.is_some() {
-        return Err(cannot(
-            FORMAT,
-            "the crossover (a subwoofer output)",
-            "remove [crossover] for the export, or export to PipeWire or CamillaDSP",
-        ));
-    }
-    if plan.trim_db[0] != plan.trim_db[1] {
-        return Err(cannot(
-            FORMAT,
-            "different left and right trims (trim_db.L / trim_db.R)",
-            "set both trims equal; equal trims go into output-gain",
-        ));
-    }
+    let trim = plan.single_chain(FORMAT, "output-gain")?;
     if plan.shared.len() > MAX_BANDS {
         return Err(cannot(
             FORMAT,
@@ -103,7 +90,7 @@ pub fn export(config: &Config, sample_rate: u32) -> Result<String, FormatError> 
         "balance": 0.0,
         "bypass": false,
         "input-gain": r6(plan.preamp_db),
-        "output-gain": r6(plan.trim_db[0]),
+        "output-gain": r6(trim),
         "left": Value::Object(bands.clone()),
         "right": Value::Object(bands),
         "mode": "IIR",

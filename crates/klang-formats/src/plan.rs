@@ -171,6 +171,31 @@ fn coeffs_close(a: &BiquadCoefficients, b: &BiquadCoefficients) -> bool {
 }
 
 impl Plan {
+    /// For formats that carry one stereo chain (Equalizer APO, EasyEffects): refuses a
+    /// subwoofer output and unequal trims, and returns the common trim, which the caller
+    /// puts where `trim_goes` says (its preamp or output gain).
+    pub(crate) fn single_chain(
+        &self,
+        format: &'static str,
+        trim_goes: &str,
+    ) -> Result<f64, crate::error::FormatError> {
+        if self.sub.is_some() {
+            return Err(crate::error::cannot(
+                format,
+                "the crossover (a subwoofer output)",
+                "remove [crossover] for the export, or export to PipeWire or CamillaDSP",
+            ));
+        }
+        if self.trim_db[0] != self.trim_db[1] {
+            return Err(crate::error::cannot(
+                format,
+                "different left and right trims (trim_db.L / trim_db.R)",
+                format!("set both trims equal; equal trims go into {trim_goes}"),
+            ));
+        }
+        Ok(self.trim_db[0])
+    }
+
     /// Flattens `config` for a consumer running at `sample_rate` (only the
     /// graphic EQ depends on it: its Q and solved gains are rate-specific).
     pub fn new(config: &Config, sample_rate: u32) -> Plan {
