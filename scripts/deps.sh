@@ -26,7 +26,7 @@ packages_of() {
     spice)    echo "qemu-system-x86 qemu-system-modules-spice virt-viewer xvfb x11-apps openssl netpbm" ;;
     browser)  echo "chromium chromium-driver" ;;
     bench)    echo "sox time hyperfine" ;;
-    test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang) $(packages_of pipewire)" ;;
+    test)     echo "$(packages_of build) $(packages_of vmgate) $(packages_of klang) $(packages_of pipewire) $(packages_of spice) $(packages_of browser)" ;;
     *) echo "deps.sh: unknown layer '$1' (build, vmgate, klang, pipewire, spice, browser, bench, test)" >&2; return 2 ;;
   esac
 }

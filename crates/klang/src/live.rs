@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use klang_engine::protocol::{self, Request};
 use klang_engine::run::{RunError, RunOptions};
 
@@ -84,9 +84,18 @@ impl OnOff {
 }
 
 /// `klang run`.
-pub fn run(config: Option<PathBuf>) -> Result<(), Failure> {
+/// `klang run`'s flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run config: klang TOML with [output], [[route]] and [control].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `klang run`: hands the flags to klang-engine and maps its errors to exit codes.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
     klang_engine::run::run(RunOptions {
-        config,
+        config: args.config,
         lookup: presets::find,
     })
     .map_err(|e| match e {

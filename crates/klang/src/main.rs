@@ -84,11 +84,7 @@ enum Command {
     /// --config, $XDG_CONFIG_HOME/klang/config.toml is used if it exists. The volume,
     /// preset and switches are saved in $XDG_STATE_HOME/klang/state.toml and restored on
     /// start; it starts muted and ramps up. Exits non-zero if the engine stops.
-    Run {
-        /// Run config: klang TOML with [output], [[route]] and [control].
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Run(live::RunArgs),
     /// Control the running `klang run`, like the speaker's remote.
     Ctl {
         #[command(subcommand)]
@@ -204,7 +200,7 @@ fn main() -> ExitCode {
         Command::Restore { file } => library::restore(&file),
         Command::Sweep(args) => calibrate::sweep(&args),
         Command::Calibrate(args) => calibrate::calibrate(&args),
-        Command::Run { config } => live::run(config),
+        Command::Run(args) => live::run(args),
         Command::Ctl {
             command,
             config,
