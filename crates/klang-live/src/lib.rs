@@ -51,6 +51,7 @@ pub mod demo;
 mod engine;
 mod filter;
 mod graph;
+pub mod playrec;
 mod processor;
 mod rt;
 mod stats;
