@@ -58,6 +58,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod connect;
 pub mod decide;
 pub mod diag;
 pub mod directory;

@@ -97,15 +97,26 @@ impl SudoRule {
         format!("{u} ALL=({u}:{g}) {tag}{cmd}")
     }
 
+    /// The words a user runs: `sudo -u USER -g GROUP COMMAND ARGS...`. Sudo compares
+    /// the command and its arguments with [`SudoRule::line`] word for word.
+    #[must_use]
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = vec![
+            "sudo".to_string(),
+            "-u".into(),
+            self.user.clone(),
+            "-g".into(),
+            self.group.clone(),
+            self.command.clone(),
+        ];
+        v.extend(self.args.iter().cloned());
+        v
+    }
+
     /// The command line a user types to run it.
     #[must_use]
     pub fn invocation(&self) -> String {
-        let mut s = format!("sudo -u {} -g {} {}", self.user, self.group, self.command);
-        for a in &self.args {
-            s.push(' ');
-            s.push_str(a);
-        }
-        s
+        self.argv().join(" ")
     }
 }
 

@@ -10,8 +10,11 @@
 //! - `apply`, `verify`, `guard`, `uninstall`, `log` (the table "What the CLI calls" in
 //!   `vmgate_apply`): 0 ok, 1 drift (`verify`, `guard`), 2 changes would be made
 //!   (`apply --check`, as configuration managers expect), 3 error, 4 invalid policy.
+//! - `connect` (`connect.rs`, run by ordinary users): 0 the viewer ran, 1 nothing to
+//!   open now, 2 invalid policy, 3 any other failure.
 #![forbid(unsafe_code)]
 
+mod connect;
 mod nss;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ const DEFAULT_POLICY: &str = "/etc/vmgate/policy.toml";
     about = "Enforce which user may open which VM's Spice console, and when",
     after_help = "Exit status of check, plan, explain: 0 valid / planned / allowed, 1 denied (explain), 2 invalid policy, 3 any other error.\n\
                   Exit status of apply, verify, guard, uninstall, log: 0 ok, 1 drift (verify, guard), 2 changes would be made (apply --check), 3 error, 4 invalid policy.\n\
+                  Exit status of connect: 0 the viewer ran, 1 nothing to open now, 2 invalid policy, 3 any other error.\n\
                   Try it on any machine: vmgate plan --example; vmgate explain --example --user mybro --console debianx"
 )]
 struct Cli {
@@ -123,6 +127,8 @@ enum Command {
     },
     /// Remove everything vmgate installed and restore the original owners and modes (needs no policy).
     Uninstall,
+    /// Open your VM's console: the one open to you now, or CONSOLE (run as yourself).
+    Connect(connect::ConnectArgs),
     /// Refused connection attempts from the kernel log, with user and console names.
     Log {
         /// Policy file (for the log prefix and the console names).
@@ -384,6 +390,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{}", report.to_text());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connect(args) => connect::run(&args),
         Command::Log { policy } => {
             let src = source(&policy).context(
                 "without a policy, `journalctl -k --grep 'vmgate denied'` shows the same lines",
