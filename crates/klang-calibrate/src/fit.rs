@@ -51,7 +51,9 @@ impl FitOptions {
         }
     }
 
-    fn validate(&self) -> Result<(), CalibrateError> {
+    /// Checks the options (also done by [`fit()`]); lets a caller refuse bad flags
+    /// before it measures.
+    pub fn validate(&self) -> Result<(), CalibrateError> {
         let fs = f64::from(self.sample_rate);
         check(
             (8_000.0..=768_000.0).contains(&fs),
@@ -508,6 +510,19 @@ impl Correction {
                 trim_float(b.freq),
                 b.gain_db,
                 b.q
+            );
+        }
+        s
+    }
+
+    /// Measured, target and predicted response as CSV: `freq_hz,measured_db,target_db,predicted_db`.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("freq_hz,measured_db,target_db,predicted_db\n");
+        for (i, f) in self.freqs_hz.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{f:.3},{:.3},{:.3},{:.3}",
+                self.measured_db[i], self.target_db[i], self.predicted_db[i]
             );
         }
         s

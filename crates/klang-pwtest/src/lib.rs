@@ -519,6 +519,59 @@ impl PwSession {
         .map(drop)
     }
 
+    /// Runs `pipewire -c FILE` with `config` (written to `NAME.conf` in the session
+    /// directory; e.g. a filter-chain that klang-formats exports) as a client of the
+    /// session, and waits until its sink `sink` is listed. The process is ended by its
+    /// PID when the returned [`Process`] is dropped; its log is `NAME.log`, and a timeout
+    /// error includes it.
+    pub fn pipewire_config(
+        &self,
+        name: &str,
+        config: &str,
+        sink: &str,
+    ) -> Result<Process, HarnessError> {
+        let path = self.dir.path().join(format!("{name}.conf"));
+        let log_path = self.dir.path().join(format!("{name}.log"));
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |e| HarnessError::Io { path, source: e }
+        };
+        std::fs::write(&path, config).map_err(io(&path))?;
+        let log = File::create(&log_path).map_err(io(&log_path))?;
+        let err = log.try_clone().map_err(io(&log_path))?;
+        let child = self
+            .command("pipewire")
+            .arg("-c")
+            .arg(&path)
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| HarnessError::Spawn {
+                program: "pipewire -c".into(),
+                source: e,
+            })?;
+        let process = Process::new(&format!("pipewire -c {name}.conf"), child);
+        self.wait_for(&format!("the sink {sink} of {name}.conf"), || {
+            self.sinks().is_ok_and(|s| s.iter().any(|n| n == sink))
+        })
+        .map_err(|e| match e {
+            HarnessError::Timeout {
+                what,
+                seconds,
+                logs,
+            } => HarnessError::Timeout {
+                what,
+                seconds,
+                logs: format!(
+                    "{logs}--- {name}.log ---\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                ),
+            },
+            other => other,
+        })?;
+        Ok(process)
+    }
+
     /// Writes a tone file into the session directory and returns its path.
     pub fn write_tone(&self, name: &str, tone: &Tone) -> Result<PathBuf, HarnessError> {
         let path = self.dir.path().join(name);

@@ -1,14 +1,16 @@
-//! `klang sweep` and `klang calibrate`: room measurement offline, with the maths in
-//! klang-calibrate (wired as its crate docs describe).
+//! `klang sweep` and `klang calibrate`: room measurement, offline from recordings or live
+//! through PipeWire (klang-live's `playrec`), with the maths in klang-calibrate (wired as
+//! its crate docs describe).
 
 use crate::{EXIT_INPUT, Failure, bad_config, runtime};
 use anyhow::anyhow;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use klang_audio::{AudioReader, Curve, SampleFormat, WavWriter, plot_response};
 use klang_calibrate::{
     FitOptions, MeasureOptions, MicCalibration, Smoothing, Sweep, SweepParams, Target, Window,
     average, fit, frequency_response, log_grid, measure,
 };
+use klang_live::playrec::{PlayRecord, play_and_record};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -16,25 +18,54 @@ pub struct SweepArgs {
     /// The sweep WAV to write (32-bit float, both channels); keep it: it is the reference.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    #[command(flatten)]
+    sweep: SweepOptions,
+}
+
+/// The sweep's length, level and rate, shared by `klang sweep` and live `klang calibrate`.
+#[derive(Debug, Args)]
+pub struct SweepOptions {
     /// Length of the sweep in seconds.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Level in dBFS.
-    #[arg(long, default_value_t = -12.0, allow_negative_numbers = true, value_name = "DB")]
+    /// Peak level in dBFS; refused above the configuration's volume.max_db.
+    #[arg(long, default_value_t = -20.0, allow_negative_numbers = true, value_name = "DB")]
     level_db: f64,
     /// Sample rate in Hz.
     #[arg(long, default_value_t = 48_000, value_name = "HZ")]
     rate: u32,
+    /// The configuration whose volume.max_db caps the level (default: the one `klang run`
+    /// uses, $XDG_CONFIG_HOME/klang/config.toml, if it exists; else 0 dBFS).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true).args(["sweep", "sink"])))]
 pub struct CalibrateArgs {
-    /// The sweep file `klang sweep` wrote.
-    #[arg(long, value_name = "FILE")]
-    sweep: PathBuf,
-    /// A recording of the sweep at a listening position (repeat to average positions).
-    #[arg(long, value_name = "FILE", required = true)]
+    /// Offline: the sweep file `klang sweep` wrote.
+    #[arg(long, value_name = "FILE", requires = "recording")]
+    sweep: Option<PathBuf>,
+    /// Offline: a recording of the sweep at a listening position (repeat to average positions).
+    #[arg(long, value_name = "FILE", requires = "sweep")]
     recording: Vec<PathBuf>,
+    /// Live: play the sweep to this PipeWire sink (its node.name, see `pactl list short sinks`).
+    /// Through klang's own sink the running preset is part of the measurement: load one
+    /// without room correction first.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "source",
+        conflicts_with = "sweep"
+    )]
+    sink: Option<String>,
+    /// Live: record the microphone from this PipeWire source (`pactl list short sources`;
+    /// SINK.monitor records a sink's monitor).
+    #[arg(long, value_name = "NAME", requires = "sink")]
+    source: Option<String>,
+    /// Live: also write the recording (and the sweep, as FILE.sweep.wav) for offline use.
+    #[arg(long, value_name = "FILE", requires = "sink")]
+    save_recording: Option<PathBuf>,
     /// The microphone's channel in the recordings (0 = first).
     #[arg(long, default_value_t = 0)]
     channel: usize,
@@ -44,9 +75,21 @@ pub struct CalibrateArgs {
     /// Target curve: flat, house:BASS_DB:CORNER_HZ:TILT, or a file of frequency/dB points.
     #[arg(long, default_value = "flat")]
     target: String,
-    /// Smoothing, 1/N octave.
-    #[arg(long, default_value_t = 6)]
+    /// Smoothing, 1/N octave (1 to 48).
+    #[arg(long, default_value_t = 6, value_name = "N")]
     smoothing: u32,
+    /// Correct only between these frequencies, Hz.
+    #[arg(long, default_value = "20-300", value_name = "LO-HI", value_parser = parse_range)]
+    range: (f64, f64),
+    /// Most filters to use.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    max_filters: usize,
+    /// Largest boost, dB (boosting a null wastes amplifier power).
+    #[arg(long, default_value_t = 3.0, value_name = "DB")]
+    max_boost: f64,
+    /// Deepest cut, dB.
+    #[arg(long, default_value_t = 12.0, value_name = "DB")]
+    max_cut: f64,
     /// The correction as a klang preset (written only if everything succeeded).
     #[arg(long, value_name = "FILE", default_value = "room.toml")]
     out: PathBuf,
@@ -56,29 +99,80 @@ pub struct CalibrateArgs {
     /// Plot measured, target and predicted response (PNG or SVG).
     #[arg(long, value_name = "FILE", value_parser = crate::plot_path)]
     plot: Option<PathBuf>,
+    /// Also write measured, target and predicted response as CSV (Hz, dB, dB, dB).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// The sweep played in live mode (offline, the --sweep file says it all).
+    #[command(flatten, next_help_heading = "Live sweep")]
+    sweep_options: SweepOptions,
+}
+
+/// `LO-HI` in Hz, e.g. `20-300`.
+fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("`{s}` is not LO-HI in Hz, e.g. 20-300");
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let (lo, hi): (f64, f64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo >= 1.0 && hi > lo * 1.2 && hi.is_finite() {
+        Ok((lo, hi))
+    } else {
+        Err(format!(
+            "`{s}`: need 1 <= LO and HI above 1.2 x LO (a fifth of an octave at least)"
+        ))
+    }
+}
+
+impl SweepOptions {
+    /// The sweep, after checking its level against the configured maximum.
+    fn generate(&self) -> Result<Sweep, Failure> {
+        let (run, path) = klang_engine::run::read_config(self.config.as_deref())
+            .map_err(|e| bad_config(anyhow!("{e}")))?;
+        let max_db = run.dsp.volume.max_db;
+        if self.level_db > max_db {
+            let from = path.map_or("klang's default configuration".into(), |p| {
+                p.display().to_string()
+            });
+            return Err(Failure {
+                code: 2,
+                error: anyhow!(
+                    "the sweep level {:.1} dBFS is above the configured maximum volume.max_db = {max_db:.1} dB ({from}): give --level-db {max_db:.1} or lower",
+                    self.level_db
+                ),
+            });
+        }
+        let params = SweepParams {
+            duration_s: self.seconds,
+            level_dbfs: self.level_db,
+            ..SweepParams::new(self.rate)
+        };
+        Sweep::generate(&params).map_err(|e| Failure {
+            code: 2,
+            error: anyhow!(e),
+        })
+    }
+}
+
+/// Writes mono `samples` to both channels of a 32-bit float WAV.
+fn write_stereo(path: &Path, samples: &[f32], rate: u32) -> Result<(), Failure> {
+    let stereo: Vec<f32> = samples.iter().flat_map(|&s| [s, s]).collect();
+    let mut w =
+        WavWriter::create(path, 2, rate, SampleFormat::F32).map_err(|e| runtime(e.into()))?;
+    w.write(&stereo).map_err(|e| runtime(e.into()))?;
+    w.finish().map_err(|e| runtime(e.into()))
 }
 
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
-    let params = SweepParams {
-        duration_s: args.seconds,
-        level_dbfs: args.level_db,
-        ..SweepParams::new(args.rate)
-    };
-    let sweep = Sweep::generate(&params).map_err(|e| Failure {
-        code: 2,
-        error: anyhow!(e),
-    })?;
-    let stereo: Vec<f32> = sweep.samples().iter().flat_map(|&s| [s, s]).collect();
-    let mut w = WavWriter::create(&args.out, 2, args.rate, SampleFormat::F32)
-        .map_err(|e| runtime(e.into()))?;
-    w.write(&stereo).map_err(|e| runtime(e.into()))?;
-    w.finish().map_err(|e| runtime(e.into()))?;
+    let o = &args.sweep;
+    let sweep = o.generate()?;
+    write_stereo(&args.out, sweep.samples(), o.rate)?;
     println!(
         "klang: wrote {} ({:.1} s sweep at {:.1} dBFS, {} Hz); play it and record at the listening position",
         args.out.display(),
-        args.seconds,
-        args.level_db,
-        args.rate
+        o.seconds,
+        o.level_db,
+        o.rate
     );
     Ok(())
 }
@@ -109,19 +203,69 @@ fn read_channel(path: &Path, channel: usize) -> Result<(Vec<f32>, u32), Failure>
     Ok((out, r.sample_rate()))
 }
 
+/// A recording to analyse: where it came from (for messages), one channel, its rate.
+struct Take {
+    label: String,
+    samples: Vec<f32>,
+    rate: u32,
+}
+
 pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
-    let calib = |path: &Path, e: klang_calibrate::CalibrateError| Failure {
+    let calib = |label: &str, e: klang_calibrate::CalibrateError| Failure {
         code: EXIT_INPUT,
-        error: anyhow!("{}: {e}", path.display()),
+        error: anyhow!("{label}: {e}"),
     };
-    let (s, rate) = read_channel(&a.sweep, 0)?;
-    let sweep = Sweep::from_samples(&s, rate).map_err(|e| calib(&a.sweep, e))?;
-    let grid = log_grid(10.0, 20_000.0, 48);
+    // Everything the analysis needs is checked before the sweep plays.
+    let target = read_target(&a.target)?;
+    let mic = a
+        .mic_cal
+        .as_deref()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_config(anyhow!("{}: {e}", path.display())))?;
+            MicCalibration::parse(&text).map_err(|e| bad_config(located(path, &e)))
+        })
+        .transpose()?;
+    let (sweep, takes) = match (&a.sweep, &a.sink, &a.source) {
+        (Some(sweep_path), _, _) => {
+            let (s, rate) = read_channel(sweep_path, 0)?;
+            let sweep = Sweep::from_samples(&s, rate)
+                .map_err(|e| calib(&sweep_path.display().to_string(), e))?;
+            let takes = a
+                .recording
+                .iter()
+                .map(|path| {
+                    let (samples, rate) = read_channel(path, a.channel)?;
+                    Ok(Take {
+                        label: path.display().to_string(),
+                        samples,
+                        rate,
+                    })
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            (sweep, takes)
+        }
+        (None, Some(sink), Some(source)) => live(a, sink, source)?,
+        _ => unreachable!("clap requires --sweep or --sink with --source"),
+    };
+    let rate = sweep.sample_rate();
+    let fit_options = FitOptions {
+        range_hz: a.range,
+        max_filters: a.max_filters,
+        max_boost_db: a.max_boost,
+        max_cut_db: a.max_cut,
+        ..FitOptions::new(rate)
+    };
+    let usage = |e: klang_calibrate::CalibrateError| Failure {
+        code: 2,
+        error: anyhow!(e),
+    };
+    fit_options.validate().map_err(usage)?;
+    let grid = log_grid(10.0, 20_000f64.min(0.45 * f64::from(rate)), 48);
     let mut responses = Vec::new();
-    for path in &a.recording {
-        let (rec, rec_rate) = read_channel(path, a.channel)?;
-        let m = measure(&sweep, &rec, rec_rate, &MeasureOptions::default())
-            .map_err(|e| calib(path, e))?;
+    for take in &takes {
+        let m = measure(&sweep, &take.samples, take.rate, &MeasureOptions::default())
+            .map_err(|e| calib(&take.label, e))?;
         let harmonics: Vec<String> = m
             .harmonics
             .iter()
@@ -129,7 +273,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
             .collect();
         eprintln!(
             "klang: {}: delay {:.2} ms, peak-to-noise {:.1} dB, distortion {}",
-            path.display(),
+            take.label,
             m.delay_s * 1e3,
             m.peak_to_noise_db,
             if harmonics.is_empty() {
@@ -139,26 +283,14 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
             }
         );
         let r = frequency_response(&m, Window::default(), Smoothing::Octave(a.smoothing), &grid)
-            .map_err(|e| calib(path, e))?;
+            .map_err(usage)?;
         responses.push(r);
     }
     let mut avg = average(&responses).map_err(|e| runtime(anyhow!(e)))?;
-    if let Some(path) = &a.mic_cal {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad_config(anyhow!("{}: {e}", path.display())))?;
-        let cal = MicCalibration::parse(&text).map_err(|e| bad_config(located(path, &e)))?;
+    if let Some(cal) = &mic {
         avg = cal.apply(&avg);
     }
-    let target = if Path::new(&a.target).is_file() {
-        let path = Path::new(&a.target);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad_config(anyhow!("{}: {e}", path.display())))?;
-        Target::parse_points(&text).map_err(|e| bad_config(located(path, &e)))?
-    } else {
-        Target::from_spec(&a.target)
-            .map_err(|e| bad_config(anyhow!("--target {}: {e}", a.target)))?
-    };
-    let c = fit(&avg, &target, &FitOptions::new(48_000)).map_err(|e| runtime(anyhow!(e)))?;
+    let c = fit(&avg, &target, &fit_options).map_err(usage)?;
 
     // Everything is computed: now write, each file atomically.
     let write = |path: &Path, text: &str| {
@@ -168,6 +300,9 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
     write(&a.out, &c.to_config().to_toml())?;
     if let Some(apo) = &a.apo {
         write(apo, &c.to_apo())?;
+    }
+    if let Some(csv) = &a.csv {
+        write(csv, &c.to_csv())?;
     }
     if let Some(plot) = &a.plot {
         let curve = |name: &str, db: &[f64]| Curve {
@@ -179,7 +314,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
         plot_response(
             plot,
             "room correction",
-            48_000,
+            rate,
             &[
                 curve("measured", &c.measured_db),
                 curve("target", &c.target_db),
@@ -191,6 +326,76 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
     print!("{}", c.table());
     eprintln!("klang: wrote {}", a.out.display());
     Ok(())
+}
+
+/// `--target`: a file of points if one of that name exists, else a spec.
+fn read_target(spec: &str) -> Result<Target, Failure> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_config(anyhow!("{}: {e}", path.display())))?;
+        Target::parse_points(&text).map_err(|e| bad_config(located(path, &e)))
+    } else {
+        Target::from_spec(spec).map_err(|e| bad_config(anyhow!("--target {spec}: {e}")))
+    }
+}
+
+/// Plays the sweep to `sink` and records `source` through PipeWire, with progress.
+fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>), Failure> {
+    let o = &a.sweep_options;
+    let sweep = o.generate()?;
+    if sink == "klang" {
+        eprintln!(
+            "klang: note: playing through klang's own sink measures the preset it runs too; load one without room correction first"
+        );
+    }
+    let seconds = sweep.samples().len() as f64 / f64::from(o.rate);
+    eprintln!(
+        "klang: playing a {seconds:.1} s sweep at {:.1} dBFS to {sink}, recording {source}",
+        o.level_db
+    );
+    let record_channels = u16::try_from(a.channel + 1)
+        .map_err(|_| Failure {
+            code: 2,
+            error: anyhow!("--channel {} is too high", a.channel),
+        })?
+        .max(2);
+    let p = PlayRecord {
+        sink: sink.into(),
+        source: source.into(),
+        rate: o.rate,
+        play_channels: 2,
+        record_channels,
+        remote: None,
+    };
+    let bar = crate::progress_bar(Some(1000));
+    let captured = play_and_record(&p, sweep.samples(), &mut |f| {
+        bar.set_position((f * 1000.0) as u64)
+    })
+    .map_err(|e| runtime(anyhow!(e)))?;
+    bar.finish_and_clear();
+    let samples = captured.channel(a.channel);
+    if let Some(path) = &a.save_recording {
+        let mut w =
+            WavWriter::create(path, 2, o.rate, SampleFormat::F32).map_err(|e| runtime(e.into()))?;
+        let stereo: Vec<f32> = samples.iter().flat_map(|&s| [s, s]).collect();
+        w.write(&stereo).map_err(|e| runtime(e.into()))?;
+        w.finish().map_err(|e| runtime(e.into()))?;
+        let mut sweep_path = path.clone().into_os_string();
+        sweep_path.push(".sweep.wav");
+        write_stereo(Path::new(&sweep_path), sweep.samples(), o.rate)?;
+        eprintln!(
+            "klang: wrote {} and {}",
+            path.display(),
+            Path::new(&sweep_path).display()
+        );
+    }
+    let take = Take {
+        label: format!("recording of {source}"),
+        samples,
+        rate: o.rate,
+    };
+    Ok((sweep, vec![take]))
 }
 
 fn located(path: &Path, e: &klang_calibrate::CalibrateError) -> anyhow::Error {

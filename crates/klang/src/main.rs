@@ -110,8 +110,8 @@ enum Command {
     Restore { file: PathBuf },
     /// Write a measurement sweep (exponential sine, both channels) for `klang calibrate`.
     Sweep(calibrate::SweepArgs),
-    /// Fit a room correction from recordings of the sweep (offline).
-    Calibrate(calibrate::CalibrateArgs),
+    /// Measure the room (live through PipeWire, or from recordings) and fit a correction.
+    Calibrate(Box<calibrate::CalibrateArgs>),
     /// Render the built-in demo signal through the default speaker preset.
     ///
     /// Writes DIR/demo.wav (processed), DIR/demo-input.wav (the signal as it went
