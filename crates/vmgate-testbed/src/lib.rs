@@ -22,6 +22,7 @@
 mod bounded;
 mod net;
 mod probe;
+mod spice;
 mod sysctl;
 mod table;
 mod timing;
@@ -30,6 +31,10 @@ mod users;
 pub use bounded::{Bounded, Spawned, run_bounded};
 pub use net::{TestHost, TestHostBuilder, TestNetns};
 pub use probe::{Probe, ProbeOutcome, Session};
+pub use spice::{
+    SpiceChannel, SpiceListen, SpiceServer, TestCa, TestDisplay, kill_exe, pids_of_exe, qmp_query,
+    wait_until,
+};
 pub use sysctl::SysctlGuard;
 pub use table::TestTable;
 pub use timing::{ConnectTiming, timed_connects};
