@@ -17,7 +17,8 @@ use klang_dsp::config::Config;
 use klang_live::{EngineHandle, OutputState};
 
 use crate::processor::{Control, LiveChain, LiveStatus, Retired};
-use crate::protocol::{Request, Response, StatusReport};
+use crate::protocol::{RemoteDevice, RemoteReport, Request, Response, StatusReport};
+use crate::remote::{self, Limits, Outcome, Remote};
 use crate::runconfig::RunConfig;
 use crate::state::State;
 
@@ -185,6 +186,18 @@ pub struct Controller {
     effective: Config,
     lookup: PresetLookup,
     seen_stale: u64,
+    remote: Option<PagePush>,
+}
+
+/// The phone page's server and what was last computed for it.
+#[derive(Debug)]
+struct PagePush {
+    server: Remote,
+    presets: Vec<String>,
+    freqs: Vec<f64>,
+    /// The configuration, rate and volume the cached curves were computed for.
+    curves_for: Option<(Config, u32, f64)>,
+    curves: Vec<remote::Curve>,
 }
 
 impl Controller {
@@ -209,7 +222,127 @@ impl Controller {
             effective,
             lookup,
             seen_stale: 0,
+            remote: None,
         }
+    }
+
+    /// Serves the phone page: its commands are carried out in [`Controller::tick`], and
+    /// every change (from a page or `klang ctl`) is pushed to every open page. `presets`
+    /// are the names a page may switch to.
+    pub fn attach_remote(&mut self, server: Remote, presets: Vec<String>) {
+        self.remote = Some(PagePush {
+            server,
+            presets,
+            freqs: remote::plot_freqs(),
+            curves_for: None,
+            curves: Vec::new(),
+        });
+        self.publish();
+    }
+
+    /// The phone page's server, if it runs.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref().map(|r| &r.server)
+    }
+
+    /// Pushes the current state to the pages (only what changed reaches them).
+    fn publish(&mut self) {
+        let status = self.status();
+        let rate = self.rate();
+        let Some(push) = &mut self.remote else {
+            return;
+        };
+        let key = (self.effective.clone(), rate, status.volume_db);
+        if push.curves_for.as_ref() != Some(&key) {
+            push.curves = remote::curves(&self.effective, rate, status.volume_db, &push.freqs);
+            push.curves_for = Some(key);
+        }
+        let state = remote::page_state(
+            &status,
+            &push.presets,
+            push.freqs.clone(),
+            push.curves.clone(),
+        );
+        push.server.publish(state);
+    }
+
+    /// Carries out one command from a page: checked against the current maximum and
+    /// preset list, then the same request `klang ctl` would send.
+    pub fn remote_command(&mut self, command: remote::Command) -> Outcome {
+        let limits = Limits {
+            max_db: self.effective.volume.max_db,
+            presets: self
+                .remote
+                .as_ref()
+                .map(|r| r.presets.clone())
+                .unwrap_or_default(),
+        };
+        if let Err(message) = command.validate(&limits) {
+            return Outcome { ok: false, message };
+        }
+        let r = self.handle_request(remote::request_for(command));
+        Outcome {
+            ok: r.ok,
+            message: r.message,
+        }
+    }
+
+    fn remote_report(&self, code: Option<(String, u64)>) -> Option<RemoteReport> {
+        let server = self.remote()?;
+        let (code, code_valid_s) = match code {
+            Some((c, s)) => (Some(c), s),
+            None => (None, 0),
+        };
+        Some(RemoteReport {
+            url: server.url().to_string(),
+            code,
+            code_valid_s,
+            devices: server
+                .devices()
+                .into_iter()
+                .map(|d| RemoteDevice {
+                    id: d.id,
+                    name: d.name,
+                    paired_at: d.paired_at,
+                })
+                .collect(),
+        })
+    }
+
+    fn remote_request(&mut self, req: Request) -> Response {
+        let Some(server) = self.remote() else {
+            return self.refuse(
+                "the remote is off (help: start `klang run --remote`, or set [remote] enabled = true)"
+                    .into(),
+            );
+        };
+        let (message, code) = match req {
+            Request::RemotePair => {
+                let (code, valid) = server.new_code();
+                (
+                    format!(
+                        "pairing code {code} for {} (valid {} min, once)",
+                        server.url(),
+                        valid.div_ceil(60)
+                    ),
+                    Some((code, valid)),
+                )
+            }
+            Request::RemoteRevoke { id } => match server.revoke(id.as_deref()) {
+                Ok(0) if id.is_some() => {
+                    let id = id.unwrap_or_default();
+                    return self.refuse(format!(
+                        "no paired device {id:?} (help: `klang ctl remote devices` lists them)"
+                    ));
+                }
+                Ok(n) => (format!("revoked {n} device(s)"), None),
+                Err(e) => (format!("revoked, but not saved: {e}"), None),
+            },
+            _ => (format!("{} device(s) paired", server.devices().len()), None),
+        };
+        let mut r = self.answer(true, message);
+        r.remote = self.remote_report(code);
+        r
     }
 
     /// The engine handle.
@@ -226,6 +359,10 @@ impl Controller {
     /// processor dropped because the rate changed under it.
     pub fn tick(&mut self) {
         self.retired.drain();
+        while let Some(p) = self.remote.as_ref().and_then(|r| r.server.next()) {
+            let outcome = self.remote_command(p.command.clone());
+            p.answer(outcome);
+        }
         let stale = self.live.stale.load(Relaxed);
         if stale != self.seen_stale {
             self.seen_stale = stale;
@@ -294,11 +431,20 @@ impl Controller {
             ok,
             message,
             status: Some(self.status()),
+            remote: None,
         }
     }
 
-    /// Carries out one request.
+    /// Carries out one request, then pushes the new state to the phone pages.
     pub fn handle_request(&mut self, req: Request) -> Response {
+        let response = self.carry_out(req);
+        if response.ok {
+            self.publish();
+        }
+        response
+    }
+
+    fn carry_out(&mut self, req: Request) -> Response {
         let max = self.effective.volume.max_db;
         let volume = |db: f64, state: &State| -> (State, String) {
             let mut s = state.clone();
@@ -380,6 +526,9 @@ impl Controller {
                 Err(e) => self.refuse(format!("{e}; the current settings keep playing")),
             },
             Request::Reload { file } => self.reload(file),
+            r @ (Request::RemotePair | Request::RemoteDevices | Request::RemoteRevoke { .. }) => {
+                self.remote_request(r)
+            }
         }
     }
 
@@ -419,10 +568,11 @@ impl Controller {
                     || run.output.second != self.run.output.second
                     || run.output.remote != self.run.output.remote
                     || run.routes != self.run.routes
-                    || run.control != self.run.control;
+                    || run.control != self.run.control
+                    || run.remote != self.run.remote;
                 if restart {
                     message.push_str(
-                        " (changed outputs, routes or socket take effect when klang restarts)",
+                        " (changed outputs, routes, socket or remote take effect when klang restarts)",
                     );
                 }
                 let response = self.switch_to(s, source, message);

@@ -14,12 +14,16 @@
 //!   `$XDG_RUNTIME_DIR/klang/control.sock`.
 //! - [`controller::Controller`]: validates and builds, sends chains and volumes to the
 //!   processor, frees what comes back, saves the state, answers requests.
+//! - [`remote`]: the phone page (klang-remote's server) wired to the controller: a
+//!   page's command becomes the same [`protocol::Request`] `klang ctl` sends, and every
+//!   change is pushed to every open page with the chain's response.
 //! - [`run::run`]: the `klang run` loop.
 //!
 //! # Boundaries
 //! The real-time path ([`processor::LiveChain::process`] and `control`) never allocates,
 //! frees, locks or blocks (a counting-allocator test checks it through a switch). All I/O
-//! (files, socket) is in the controller and `run`, on the main thread.
+//! (files, socket) is in the controller and `run`, on the main thread; the remote's HTTP
+//! server runs on a thread of its own and reaches the engine only through the controller.
 //!
 //! ```
 //! use klang_dsp::{Chain, config::Config};
@@ -41,6 +45,7 @@
 pub mod controller;
 pub mod processor;
 pub mod protocol;
+pub mod remote;
 pub mod run;
 pub mod runconfig;
 pub mod state;

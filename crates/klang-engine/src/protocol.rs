@@ -66,6 +66,15 @@ pub enum Request {
         /// A run config to load instead.
         file: Option<PathBuf>,
     },
+    /// A new one-time pairing code for the phone page (the previous one stops working).
+    RemotePair,
+    /// The paired devices.
+    RemoteDevices,
+    /// Revoke one paired device by id, or all of them.
+    RemoteRevoke {
+        /// The device's id (`klang ctl remote devices`); none: all.
+        id: Option<String>,
+    },
 }
 
 /// The engine's answer.
@@ -77,6 +86,33 @@ pub struct Response {
     pub message: String,
     /// The state after the request.
     pub status: Option<StatusReport>,
+    /// The phone page's address, pairing code and devices (`remote_*` requests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteReport>,
+}
+
+/// The phone page, as `klang ctl remote` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteReport {
+    /// The page's address.
+    pub url: String,
+    /// A new pairing code (`remote_pair` only).
+    pub code: Option<String>,
+    /// Seconds the code stays valid.
+    pub code_valid_s: u64,
+    /// The paired devices.
+    pub devices: Vec<RemoteDevice>,
+}
+
+/// A paired device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteDevice {
+    /// Id for `klang ctl remote revoke ID`.
+    pub id: String,
+    /// What the browser called itself.
+    pub name: String,
+    /// Unix time of pairing (s).
+    pub paired_at: u64,
 }
 
 /// What `klang ctl status` shows.

@@ -1,14 +1,18 @@
 //! `klang run`: load and validate everything, start the engine, serve the control socket
 //! until the engine stops.
 
+use std::io::IsTerminal;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use klang_live::Engine;
 
 use crate::controller::{Controller, FALLBACK_RATE, PresetLookup, Startup, load_run_config};
+use crate::remote::{self, Remote};
 use crate::runconfig::RunConfig;
 use crate::state::State;
 
@@ -30,6 +34,29 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     /// Built-in presets.
     pub lookup: PresetLookup,
+    /// Names of the built-in presets (the phone page lists them).
+    pub presets: Vec<String>,
+    /// `--remote`: serve the phone page even if `[remote] enabled` is not set.
+    pub remote: bool,
+    /// Where the state is saved; default [`State::default_path`]. The remote's paired
+    /// devices are kept beside it, in `remote-devices.toml`.
+    pub state_path: Option<PathBuf>,
+    /// Set to end the loop (tests run the engine in-process); none: runs until killed.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    /// The options of a plain `klang run`.
+    pub fn new(config: Option<PathBuf>, lookup: PresetLookup, presets: Vec<String>) -> Self {
+        RunOptions {
+            config,
+            lookup,
+            presets,
+            remote: false,
+            state_path: None,
+            stop: None,
+        }
+    }
 }
 
 /// `$XDG_CONFIG_HOME/klang/config.toml` (or `~/.config/klang/config.toml`).
@@ -108,7 +135,8 @@ fn bind(socket: &Path) -> Result<(UnixListener, SocketFile), RunError> {
 pub fn run(opts: RunOptions) -> Result<(), RunError> {
     let (run, run_path) = read_config(opts.config.as_deref())?;
     let socket = socket_for(&run).map_err(RunError::Config)?;
-    let startup = Startup::new(run, run_path, State::default_path(), opts.lookup);
+    let state_path = opts.state_path.clone().or_else(State::default_path);
+    let startup = Startup::new(run, run_path, state_path.clone(), opts.lookup);
     for w in &startup.warnings {
         eprintln!("klang: warning: {w}");
     }
@@ -128,8 +156,33 @@ pub fn run(opts: RunOptions) -> Result<(), RunError> {
         startup.source.label,
         socket.display()
     );
+    let remote_section = startup.run.remote.clone();
     let mut controller = Controller::new(startup, engine.handle(), retired, live, opts.lookup);
+    if opts.remote || remote_section.enabled {
+        let devices = state_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.join("remote-devices.toml"));
+        let config = remote::server_config(&remote_section, devices);
+        let server = Remote::start(&config).map_err(|e| RunError::Runtime(e.to_string()))?;
+        eprintln!("klang: remote: {}", server.url());
+        if server.devices().is_empty() && std::io::stderr().is_terminal() {
+            // Only to a terminal: a code in the journal would outlive its use.
+            let (code, valid) = server.new_code();
+            eprint!("{}", remote::pairing_text(server.url(), &code, valid));
+        } else {
+            eprintln!("klang: remote: pair a phone with `klang ctl remote pair`");
+        }
+        controller.attach_remote(server, opts.presets.clone());
+    }
     loop {
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            return Ok(());
+        }
         if !controller.handle().is_running() {
             let why = controller
                 .handle()

@@ -1,5 +1,5 @@
 //! `klang run`'s configuration file: klang's speaker TOML (klang-dsp's [`Config`] keys, at
-//! the top level, exactly as `klang process --config` reads them) plus three tables for the
+//! the top level, exactly as `klang process --config` reads them) plus four tables for the
 //! live engine:
 //!
 //! ```toml
@@ -21,12 +21,20 @@
 //!
 //! [control]
 //! socket = "/run/user/1000/klang/control.sock"   # default: $XDG_RUNTIME_DIR/klang/control.sock
+//!
+//! [remote]                      # the phone page (also `klang run --remote`)
+//! enabled = true
+//! listen = "0.0.0.0:7878"       # default 127.0.0.1:7878: this machine only
+//! allow_lan = true              # needed for any address other than loopback
+//! url = "http://192.168.1.10:7878/"   # what the QR code opens (default: guessed)
+//! hosts = ["klang.home"]        # names besides IP addresses the page may be opened by
 //! ```
 //!
 //! klang-dsp's `Config` denies unknown keys, so the live tables are split off here first
 //! and the rest is handed to [`Config::from_toml`]; errors in either part are located in
 //! the original text (line, column, field).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use klang_dsp::config::{Config, ConfigError};
@@ -83,6 +91,38 @@ pub struct ControlSection {
     pub socket: Option<PathBuf>,
 }
 
+/// The default address of the phone page: this machine only.
+pub const DEFAULT_REMOTE_LISTEN: &str = "127.0.0.1:7878";
+
+/// The `[remote]` table: the phone page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteSection {
+    /// Serve the page (`klang run --remote` turns it on too).
+    pub enabled: bool,
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Required for any `listen` address that is not loopback: the LAN only on purpose.
+    pub allow_lan: bool,
+    /// The page's address for the QR code (default: from `listen`, or a guess of this
+    /// machine's LAN address when listening on all addresses).
+    pub url: Option<String>,
+    /// Host names (besides IP addresses and `localhost`) the page may be opened by.
+    pub hosts: Vec<String>,
+}
+
+impl Default for RemoteSection {
+    fn default() -> Self {
+        RemoteSection {
+            enabled: false,
+            listen: DEFAULT_REMOTE_LISTEN.parse().expect("a valid address"),
+            allow_lan: false,
+            url: None,
+            hosts: Vec::new(),
+        }
+    }
+}
+
 /// The live tables, deserialized with spans; everything else goes to klang-dsp.
 #[derive(Debug, Deserialize)]
 struct Split {
@@ -92,6 +132,8 @@ struct Split {
     route: Vec<Route>,
     #[serde(default)]
     control: ControlSection,
+    #[serde(default)]
+    remote: RemoteSection,
     #[serde(flatten)]
     rest: toml::Table,
 }
@@ -107,6 +149,8 @@ pub struct RunConfig {
     pub routes: Vec<Route>,
     /// Control socket.
     pub control: ControlSection,
+    /// The phone page.
+    pub remote: RemoteSection,
 }
 
 fn located(text: &str, field: &str, message: impl Into<String>, help: &str) -> ConfigError {
@@ -134,7 +178,7 @@ impl RunConfig {
                 column,
                 field: String::new(),
                 message: e.message().to_string(),
-                help: "see `klang run --help` for the [output], [[route]] and [control] keys"
+                help: "see `klang run --help` for the [output], [[route]], [control] and [remote] keys"
                     .into(),
             }
         })?;
@@ -156,6 +200,7 @@ impl RunConfig {
             output: split.output,
             routes: split.route,
             control: split.control,
+            remote: split.remote,
         };
         run.validate(text)?;
         Ok(run)
@@ -190,6 +235,41 @@ impl RunConfig {
                 "control.socket",
                 format!("{} is not an absolute path", socket.display()),
                 "write the full path, e.g. /run/user/1000/klang/control.sock",
+            ));
+        }
+        let r = &self.remote;
+        if !r.listen.ip().is_loopback() && !r.allow_lan {
+            return Err(located(
+                text,
+                "remote.listen",
+                format!(
+                    "{} is reachable from other machines, and allow_lan is not set",
+                    r.listen
+                ),
+                "serving the remote on the LAN must be explicit: add `allow_lan = true` to \
+                 [remote], or listen on 127.0.0.1",
+            ));
+        }
+        if let Some(url) = &r.url
+            && !url.starts_with("http://")
+        {
+            return Err(located(
+                text,
+                "remote.url",
+                format!("{url:?} is not an http:// address"),
+                "write the address phones open, e.g. \"http://192.168.1.10:7878/\"",
+            ));
+        }
+        if let Some(h) = r
+            .hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains([':', '/', ' ']))
+        {
+            return Err(located(
+                text,
+                "remote.hosts",
+                format!("{h:?} is not a host name"),
+                "list bare names without port, e.g. [\"klang.home\"]",
             ));
         }
         Ok(())
@@ -286,5 +366,29 @@ mod tests {
 
         let e = RunConfig::from_toml("[output]\nsecond_gain_db = -90.0\n").unwrap_err();
         assert_eq!(e.field, "output.second_gain_db");
+    }
+
+    #[test]
+    fn the_remote_is_local_unless_the_lan_is_allowed() {
+        let run = RunConfig::from_toml("[remote]\nenabled = true\n").unwrap();
+        assert_eq!(run.remote.listen, DEFAULT_REMOTE_LISTEN.parse().unwrap());
+        assert!(run.remote.listen.ip().is_loopback());
+        let e =
+            RunConfig::from_toml("[tone]\nbass_db = 1.0\n[remote]\nlisten = \"0.0.0.0:7878\"\n")
+                .unwrap_err();
+        assert_eq!(e.field, "remote.listen");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("allow_lan = true"), "{e}");
+        let lan = RunConfig::from_toml(
+            "[remote]\nenabled = true\nlisten = \"0.0.0.0:7878\"\nallow_lan = true\nhosts = [\"klang.home\"]\n",
+        )
+        .unwrap();
+        assert_eq!(lan.remote.hosts, vec!["klang.home".to_string()]);
+        let e = RunConfig::from_toml("[remote]\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = RunConfig::from_toml("[remote]\nurl = \"https://x/\"\n").unwrap_err();
+        assert_eq!(e.field, "remote.url");
+        let e = RunConfig::from_toml("[remote]\nport = 1\n").unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
     }
 }

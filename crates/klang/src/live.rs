@@ -66,6 +66,30 @@ pub enum Ctl {
         /// A run config to load instead.
         file: Option<PathBuf>,
     },
+    /// The phone page (`klang run --remote`): pair a phone, list or revoke paired ones.
+    #[command(subcommand)]
+    Remote(RemoteCtl),
+}
+
+/// `klang ctl remote`'s commands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCtl {
+    /// Show a one-time pairing code and a QR code of the page's address (valid 10 min).
+    ///
+    /// Scan the QR code with the phone, or open the address and type the code. A new
+    /// code replaces the previous one; five wrong tries withdraw it.
+    Pair,
+    /// List the paired devices.
+    Devices,
+    /// Revoke a paired device (its token stops working at once), or all of them.
+    Revoke {
+        /// The device's id, from `klang ctl remote devices`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Revoke every paired device.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// on / off.
@@ -83,22 +107,24 @@ impl OnOff {
     }
 }
 
-/// `klang run`.
 /// `klang run`'s flags.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Run config: klang TOML with [output], [[route]] and [control].
+    /// Run config: klang TOML with [output], [[route]], [control] and [remote].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Serve the phone remote page (default http://127.0.0.1:7878/; for the LAN set
+    /// [remote] listen and allow_lan = true). Pair a phone with `klang ctl remote pair`.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 /// `klang run`: hands the flags to klang-engine and maps its errors to exit codes.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
-    klang_engine::run::run(RunOptions {
-        config: args.config,
-        lookup: presets::find,
-    })
-    .map_err(|e| match e {
+    let names = presets::PRESETS.iter().map(|p| p.0.to_string()).collect();
+    let mut opts = RunOptions::new(args.config, presets::find, names);
+    opts.remote = args.remote;
+    klang_engine::run::run(opts).map_err(|e| match e {
         RunError::Config(m) => Failure {
             code: EXIT_CONFIG,
             error: anyhow!(m),
@@ -167,6 +193,9 @@ pub fn ctl(
         Ctl::Reload { file } => Request::Reload {
             file: file.as_deref().map(absolute).transpose()?,
         },
+        Ctl::Remote(RemoteCtl::Pair) => Request::RemotePair,
+        Ctl::Remote(RemoteCtl::Devices) => Request::RemoteDevices,
+        Ctl::Remote(RemoteCtl::Revoke { id, .. }) => Request::RemoteRevoke { id },
     };
     let show_volume_only = matches!(req, Request::Status) && !json;
     let socket = match socket {
@@ -196,6 +225,11 @@ pub fn ctl(
         if let Some(s) = &response.status {
             print!("{}", s.to_text());
         }
+    } else if let (true, Some(r)) = (response.ok, &response.remote) {
+        if r.code.is_none() {
+            println!("{}", response.message);
+        }
+        print!("{}", remote_text(r));
     } else if response.ok {
         println!("{}", response.message);
     }
@@ -207,6 +241,24 @@ pub fn ctl(
             error: anyhow!("refused: {}", response.message),
         })
     }
+}
+
+/// What `klang ctl remote` prints: the QR code and code, or the devices.
+fn remote_text(r: &protocol::RemoteReport) -> String {
+    if let Some(code) = &r.code {
+        return klang_engine::remote::pairing_text(&r.url, code, r.code_valid_s);
+    }
+    let mut s = format!("remote page {}\n", r.url);
+    if r.devices.is_empty() {
+        s.push_str("no paired devices (pair one with `klang ctl remote pair`)\n");
+    }
+    for d in &r.devices {
+        s.push_str(&format!(
+            "{}  paired at {} (unix time)  {}\n",
+            d.id, d.paired_at, d.name
+        ));
+    }
+    s
 }
 
 #[cfg(test)]
