@@ -108,8 +108,18 @@ pub struct Spawned {
 
 impl Spawned {
     /// Starts `cmd` with stdin closed (stdout and stderr as the caller set them).
-    pub fn start(mut cmd: Command) -> Self {
-        cmd.process_group(0).stdin(Stdio::null());
+    pub fn start(cmd: Command) -> Self {
+        Self::spawn(cmd, Stdio::null())
+    }
+
+    /// Starts `cmd` with a pipe on its stdin, for answering a prompt: take it with
+    /// `child_mut().stdin.take()`.
+    pub fn start_with_input(cmd: Command) -> Self {
+        Self::spawn(cmd, Stdio::piped())
+    }
+
+    fn spawn(mut cmd: Command, stdin: Stdio) -> Self {
+        cmd.process_group(0).stdin(stdin);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {:?}: {e}", cmd.get_program()));

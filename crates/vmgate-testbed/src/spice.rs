@@ -350,10 +350,18 @@ impl SpiceServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// `query-spice`'s `return` object.
+    /// `query-spice`'s `return` object. QMP serves one client at a time, so a refused
+    /// or cut connection is retried for a few seconds before the test fails.
     pub fn query(&self) -> serde_json::Value {
-        qmp_query(&self.qmp, "query-spice")
-            .unwrap_or_else(|e| panic!("query-spice: {e}\n{}", self.log()))
+        let mut last = String::new();
+        for _ in 0..25 {
+            match qmp_query(&self.qmp, "query-spice") {
+                Ok(v) => return v,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("query-spice: {last}\n{}", self.log())
     }
 
     /// The channels clients have open now.

@@ -64,7 +64,8 @@ pub fn run(args: &ConnectArgs) -> Result<ExitCode, Failure> {
     };
     let argv = sudo_argv(launch);
     if args.print {
-        println!("{}", argv.join(" "));
+        let words: Vec<String> = argv.iter().map(|w| shell_word(w)).collect();
+        println!("{}", words.join(" "));
         return Ok(ExitCode::SUCCESS);
     }
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
@@ -103,6 +104,18 @@ fn sudo_argv(launch: &Launch) -> Vec<String> {
     };
     argv.splice(1..1, extra);
     argv
+}
+
+/// `w` as a POSIX shell reads it back: plain words as they are, others single-quoted.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }
 
 /// `vmgate connect` run through sudo as someone else (`sudo -u bob vmgate connect`)
@@ -231,6 +244,8 @@ mod tests {
             sudo_argv(&l).join(" "),
             "sudo -n -u me -g vmconsole /usr/bin/remote-viewer -- /etc/vmgate/consoles/vm.vv"
         );
+        assert_eq!(shell_word("it's here"), "'it'\\''s here'");
+        assert_eq!(shell_word("/a/b.vv"), "/a/b.vv");
         l.rule.nopasswd = false;
         let argv = sudo_argv(&l);
         assert_eq!(argv[1], "-p");

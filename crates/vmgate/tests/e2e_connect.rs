@@ -35,6 +35,8 @@ const SHORT: Duration = Duration::from_secs(20);
 const REFUSED_VIEWER: Duration = Duration::from_secs(30);
 
 const PASSWORD: &str = "only-the-vv-knows";
+/// The granted user's own login password, for the sudo rule that asks for it.
+const LOGIN_PASSWORD: &str = "his-own-login-pw";
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -50,10 +52,12 @@ struct Fixture {
     server: SpiceServer,
     ca: Option<TestCa>,
     host: TestHost,
+    nopasswd: bool,
 }
 
 impl Fixture {
-    fn new(tls: bool) -> Self {
+    /// A console (TLS or plain) whose sudo rule asks for a password unless `nopasswd`.
+    fn new(tls: bool, nopasswd: bool) -> Self {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         // Test users traverse it to the viewer, vmgate and the connection files.
@@ -90,8 +94,10 @@ impl Fixture {
             server,
             ca,
             host,
+            nopasswd,
             dir,
         };
+        f.me.set_password(LOGIN_PASSWORD);
         f.apply();
         f
     }
@@ -136,7 +142,7 @@ viewer = "{viewer}"
 group = "{group}"
 exempt_root = false
 log_denied = true
-nopasswd = true
+nopasswd = {nopasswd}
 timezone = "UTC"
 log_prefix = "{prefix}"
 # remote-viewer's --debug log, through sudo's env_reset.
@@ -162,6 +168,7 @@ title = "vmgate e2e"
             port = self.server.port(),
             me = self.me.name(),
             late = self.late.name(),
+            nopasswd = self.nopasswd,
         )
     }
 
@@ -185,21 +192,28 @@ title = "vmgate e2e"
     /// `vmgate connect ARGS` as `user` (exact ids, no capabilities), in a desktop-like
     /// environment: the test display, its cookie, the user's home, the debug switch.
     fn connect_cmd(&self, user: &TestUser, args: &[&str]) -> Command {
-        let vmgate = self.path("vmgate");
-        let policy = self.path("policy.toml");
-        let etc = self.etc();
-        let mut argv = vec![
-            vmgate.to_str().unwrap(),
-            "connect",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--etc-dir",
-            etc.to_str().unwrap(),
-        ];
-        argv.extend_from_slice(args);
+        let argv = self.connect_argv(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let mut cmd = Probe::as_user(user).command(&argv);
         self.desktop_env(&mut cmd, user);
         cmd
+    }
+
+    /// `VMGATE connect --policy P --etc-dir E ARGS`.
+    fn connect_argv(&self, args: &[&str]) -> Vec<String> {
+        let mut argv: Vec<String> = [
+            self.path("vmgate"),
+            "connect".into(),
+            "--policy".into(),
+            self.path("policy.toml"),
+            "--etc-dir".into(),
+            self.etc(),
+        ]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        argv
     }
 
     fn desktop_env(&self, cmd: &mut Command, user: &TestUser) {
@@ -218,9 +232,11 @@ title = "vmgate e2e"
         run_bounded(self.connect_cmd(user, args), SHORT)
     }
 
-    /// Kills every viewer of this test by PID and waits until QEMU lists no client.
+    /// Kills every viewer and `vmgate connect` of this test by PID and waits until QEMU
+    /// lists no client.
     fn end_viewers(&self) {
         kill_exe(&self.path("remote-viewer"));
+        kill_exe(&self.path("vmgate"));
         assert!(
             wait_until(SHORT, || self.server.channels().is_empty()),
             "clients left after the viewers were killed: {:?}",
@@ -232,6 +248,7 @@ title = "vmgate e2e"
 impl Drop for Fixture {
     fn drop(&mut self) {
         kill_exe(&self.path("remote-viewer"));
+        kill_exe(&self.path("vmgate"));
         let _ = uninstall(&self.opts);
         let _ = std::fs::remove_file(&self.sudoers);
         let _ = NftTable::new(&self.table).map(|t| t.delete());
@@ -262,7 +279,7 @@ fn read(path: &Path) -> String {
 }
 
 fn console_end_to_end(tls: bool) {
-    let f = Fixture::new(tls);
+    let f = Fixture::new(tls, true);
     let variant = if tls { "tls" } else { "plain" };
     let addr = std::net::SocketAddr::new(f.host.v4(), f.server.port());
     assert!(f.server.channels().is_empty());
@@ -447,4 +464,89 @@ fn e2e_connect_opens_a_plain_spice_console_and_no_other_way_in() {
 #[test]
 fn e2e_connect_opens_a_tls_spice_console_with_the_password_only_the_vv_holds() {
     console_end_to_end(true);
+}
+
+#[test]
+fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
+    let f = Fixture::new(false, false);
+    // The argv has a prompt instead of -n, and the rule still admits it.
+    let printed = f.run_connect(&f.me, &["--print"]);
+    assert!(printed.success(), "{printed:?}");
+    assert!(
+        printed
+            .stdout
+            .starts_with("sudo -p 'vmgate: password of %p (to open console vm): ' -u"),
+        "{printed:?}"
+    );
+    let argv = f.connect_argv(&[]);
+    let shell_line = argv.join(" ");
+
+    // No terminal to type the password in: said in plain words; nothing connects.
+    let no_tty = f.run_connect(&f.me, &[]);
+    assert_eq!(no_tty.status.and_then(|s| s.code()), Some(3), "{no_tty:?}");
+    assert!(
+        no_tty.stderr.contains("asks for your own login password")
+            && no_tty.stderr.contains("no terminal to type it in"),
+        "{no_tty:?}"
+    );
+    assert!(f.server.channels().is_empty());
+
+    // On a terminal (`script` gives it one): a wrong password is asked again, his own
+    // login password opens the console.
+    let mut cmd =
+        Probe::as_user(&f.me).command(&["script", "-q", "-e", "-c", &shell_line, "/dev/null"]);
+    f.desktop_env(&mut cmd, &f.me);
+    cmd.env("SHELL", "/bin/sh")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut term = Spawned::start_with_input(cmd);
+    let mut input = term.child_mut().stdin.take().unwrap();
+    let screen = collect(term.child_mut().stdout.take().unwrap());
+    let text = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    let prompts = |n: usize| text().matches("(to open console vm): ").count() >= n;
+    let typed = |input: &mut std::process::ChildStdin, pw: &str| {
+        use std::io::Write;
+        input.write_all(format!("{pw}\n").as_bytes()).unwrap();
+        input.flush().unwrap();
+    };
+    assert!(wait_until(SHORT, || prompts(1)), "no prompt: {}", text());
+    typed(&mut input, "not-his-password");
+    assert!(
+        wait_until(SHORT, || prompts(2)),
+        "no second prompt: {}",
+        text()
+    );
+    assert!(text().contains("Sorry, try again."), "{}", text());
+    typed(&mut input, LOGIN_PASSWORD);
+    let opened = wait_until(OPEN_TIMEOUT, || {
+        text().contains("main channel: opened")
+            && f.server.channels().iter().any(|c| c.channel_type == 1)
+    });
+    assert!(opened, "the console did not open:\n{}", text());
+    assert!(
+        text().contains("sudo asks for your own login password (not the VM's)"),
+        "{}",
+        text()
+    );
+    drop(input);
+    drop(term);
+    f.end_viewers();
+}
+
+/// Collects a pipe's bytes in the background.
+fn collect(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = sink.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    sink
 }
