@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use klang_dsp::Chain;
 use klang_dsp::config::Config;
@@ -198,7 +198,13 @@ struct PagePush {
     /// The configuration, rate and volume the cached curves were computed for.
     curves_for: Option<(Config, u32, f64)>,
     curves: Vec<remote::Curve>,
+    /// When the state was last offered to the pages.
+    published: Instant,
 }
+
+/// How often the pages get the state even when no request came in (a rate change, a
+/// rebuilt chain).
+const REPUBLISH: Duration = Duration::from_secs(1);
 
 impl Controller {
     /// Takes over a started engine.
@@ -236,6 +242,7 @@ impl Controller {
             freqs: remote::plot_freqs(),
             curves_for: None,
             curves: Vec::new(),
+            published: Instant::now(),
         });
         self.publish();
     }
@@ -252,6 +259,7 @@ impl Controller {
         let Some(push) = &mut self.remote else {
             return;
         };
+        push.published = Instant::now();
         let key = (self.effective.clone(), rate, status.volume_db);
         if push.curves_for.as_ref() != Some(&key) {
             push.curves = remote::curves(&self.effective, rate, status.volume_db, &push.freqs);
@@ -362,6 +370,13 @@ impl Controller {
         while let Some(p) = self.remote.as_ref().and_then(|r| r.server.next()) {
             let outcome = self.remote_command(p.command.clone());
             p.answer(outcome);
+        }
+        if self
+            .remote
+            .as_ref()
+            .is_some_and(|r| r.published.elapsed() >= REPUBLISH)
+        {
+            self.publish();
         }
         let stale = self.live.stale.load(Relaxed);
         if stale != self.seen_stale {
