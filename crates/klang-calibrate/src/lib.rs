@@ -22,36 +22,25 @@
 //! assert!(c.bands.is_empty());
 //! ```
 //!
-//! # How the `klang` binary calls this (the lead wires it)
-//! `klang sweep --out sweep.wav [--length S] [--level DBFS] [--rate HZ]`:
-//! `Sweep::generate(&SweepParams { duration_s, level_dbfs, ..SweepParams::new(rate) })`,
-//! refuse a level above the config's `volume.max_db`, then write
-//! `sweep.samples()` to both channels with klang-audio's `WavWriter` (f32 or
-//! 24-bit; the file itself is the reference, so any lossless format works).
+//! # How the `klang` binary calls this (`crates/klang/src/calibrate.rs`)
+//! `klang sweep --out sweep.wav [--seconds S] [--level-db DBFS] [--rate HZ] [--config FILE]`:
+//! `Sweep::generate(&SweepParams { duration_s, level_dbfs, ..SweepParams::new(rate) })`
+//! after refusing a level above the configuration's `volume.max_db`, then
+//! `sweep.samples()` to both channels of a 32-bit float WAV (the file is the reference).
 //!
-//! `klang calibrate --sweep S --recording R [--recording R2 ...] [--channel N]
-//! [--mic-cal FILE] [--target flat|house:BASS_DB:CORNER_HZ:TILT|FILE]
-//! [--smoothing 6] [--range 20:300] [--max-filters 10] [--max-boost 3]
-//! --out room.toml [--apo room.txt] [--plot room.png]`:
-//! 1. Read S with klang-audio's `AudioReader`, take one channel,
-//!    `Sweep::from_samples(&s, rate)`.
-//! 2. For each R: read it, take the microphone's channel (`--channel`, default
-//!    the first), `measure(&sweep, &rec, rec_rate, &MeasureOptions::default())`;
-//!    a [`CalibrateError`] names the file and stops before anything is written.
-//!    Print `delay_s`, `peak_to_noise_db` and each `harmonics[k].level_db` as progress.
-//! 3. `let grid = log_grid(10.0, 20_000.0, 48);` and for each measurement
-//!    `frequency_response(&m, Window::default(), Smoothing::Octave(n), &grid)`;
-//!    then `average(&responses)`; then, with `--mic-cal`,
-//!    `MicCalibration::parse(&text)?.apply(&avg)` (errors carry the line: print
-//!    `FILE:LINE: message`).
-//! 4. Target: `Target::from_spec(s)` for `flat` / `house:6:120:-0.3`, else if
-//!    `s` names a file, `Target::parse_points(&text)`; `fit(&avg, &target, &FitOptions::new(48_000))`
-//!    (or the rate klang plays at).
-//! 5. Write `correction.to_config().to_toml()` to `--out` (atomically), and
-//!    `correction.to_apo()` to `--apo`; print `correction.table()`.
-//! 6. `--plot`: `plot_response(path, "room correction", rate, &[curve("measured",
-//!    &c.measured_db), curve("target", &c.target_db), curve("predicted", &c.predicted_db)])`
-//!    with `Curve { name, freqs_hz: c.freqs_hz.clone(), magnitude_db, phase_deg: vec![0.0; n] }`.
+//! `klang calibrate` takes its recordings either offline (`--sweep S --recording R
+//! [--recording R2 ...]`: `Sweep::from_samples` on the file, one channel of each
+//! recording) or live (`--sink NAME --source NAME`: the sweep generated as above, played
+//! and recorded by klang-live's `playrec`). Then, for each recording,
+//! [`measure()`] (a [`CalibrateError`] names the recording and stops before anything
+//! is written; delay, peak-to-noise and harmonics are printed as progress),
+//! [`frequency_response`] on `log_grid(10, min(20 kHz, 0.45 fs), 48)` with
+//! `--smoothing`, [`average`], [`MicCalibration::apply`] with `--mic-cal`, and
+//! [`fit()`] to `--target` with [`FitOptions`] at the recording's rate (`--range`,
+//! `--max-filters`, `--max-boost`, `--max-cut`). It writes
+//! [`Correction::to_config`] as TOML (`--out`), [`Correction::to_apo`] (`--apo`),
+//! [`Correction::to_csv`] (`--csv`), plots measured, target and predicted (`--plot`),
+//! and prints [`Correction::table`].
 //!
 //! # Boundaries
 //! No I/O, no threads, no `unsafe`. The filters are klang-dsp's own biquad

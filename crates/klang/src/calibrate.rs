@@ -82,7 +82,7 @@ pub struct CalibrateArgs {
     #[arg(long, default_value = "20-300", value_name = "LO-HI", value_parser = parse_range)]
     range: (f64, f64),
     /// Most filters to use.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = FitOptions::new(48_000).max_filters, value_name = "N")]
     max_filters: usize,
     /// Largest boost, dB (boosting a null wastes amplifier power).
     #[arg(long, default_value_t = 3.0, value_name = "DB")]
