@@ -52,6 +52,15 @@ fn sweep_and_room(dir: &Path, rate: &str) {
     );
 }
 
+/// `klang calibrate` on the files `sweep_and_room` writes.
+const OFFLINE: [&str; 5] = [
+    "calibrate",
+    "--sweep",
+    "sweep.wav",
+    "--recording",
+    "rec.wav",
+];
+
 /// `(freq, gain)` of the `[[eq]]` bands of a written preset.
 fn bands(dir: &Path, file: &str) -> Vec<(f64, f64)> {
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -120,13 +129,7 @@ fn calibrate_keeps_to_the_range_the_filter_count_and_the_limits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     sweep_and_room(d, "48000");
-    let base = [
-        "calibrate",
-        "--sweep",
-        "sweep.wav",
-        "--recording",
-        "rec.wav",
-    ];
+    let base = OFFLINE;
     // Default range 20-300 Hz: the 500 Hz peak is left alone.
     let table = succeed(
         d,
@@ -179,17 +182,7 @@ fn calibrate_refuses_bad_flags_before_writing() {
     ] {
         let out = klang(
             d,
-            &[
-                "calibrate",
-                "--sweep",
-                "sweep.wav",
-                "--recording",
-                "rec.wav",
-                "--out",
-                "x.toml",
-                flag,
-                value,
-            ],
+            &[&OFFLINE[..], &["--out", "x.toml", flag, value]].concat(),
         );
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -208,22 +201,8 @@ fn calibrate_analyses_a_44_1_khz_recording_at_its_own_rate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     sweep_and_room(d, "44100");
-    succeed(
-        d,
-        &[
-            "calibrate",
-            "--sweep",
-            "sweep.wav",
-            "--recording",
-            "rec.wav",
-            "--out",
-            "r.toml",
-            "--max-filters",
-            "2",
-            "--smoothing",
-            "24",
-        ],
-    );
+    let args = ["--out", "r.toml", "--max-filters", "2", "--smoothing", "24"];
+    succeed(d, &[&OFFLINE[..], &args].concat());
     let r = bands(d, "r.toml");
     // The 44.1 kHz room's modes, cut by about their height.
     for (f0, g0) in [(60.0, 7.0), (140.0, 5.0)] {

@@ -61,13 +61,31 @@ fn filter_chain(pw: &PwSession, config: &Config, name: &str, target: &str) -> Pr
         .expect("start the filter-chain")
 }
 
-/// `klang calibrate` in the session; returns stdout (the filter table) and stderr.
-fn calibrate(pw: &PwSession, args: &[&str]) -> (String, String) {
+/// `klang calibrate --sink SINK --source room_out.monitor` in the session, a 4 s sweep
+/// at 1/48 octave (so the modes keep their height), writing `OUT.toml` and `OUT.csv`,
+/// plus `extra`; returns stdout (the filter table) and stderr (the progress).
+fn calibrate(pw: &PwSession, sink: &str, out: &str, extra: &[&str]) -> (String, String) {
+    let (toml, csv) = (format!("{out}.toml"), format!("{out}.csv"));
+    let args = [
+        "--sink",
+        sink,
+        "--source",
+        "room_out.monitor",
+        "--seconds",
+        "4",
+        "--smoothing",
+        "48",
+        "--out",
+        &toml,
+        "--csv",
+        &csv,
+    ];
     let out = pw
         .command(KLANG)
         .current_dir(pw.runtime_dir())
         .arg("calibrate")
         .args(args)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -76,7 +94,10 @@ fn calibrate(pw: &PwSession, args: &[&str]) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    assert!(out.status.success(), "klang calibrate {args:?}:\n{o}{e}");
+    assert!(
+        out.status.success(),
+        "klang calibrate {args:?} {extra:?}:\n{o}{e}"
+    );
     (o, e)
 }
 
@@ -106,30 +127,12 @@ fn e2e_calibrate_live_recovers_a_known_room_and_its_preset_corrects_it() {
     let _room = filter_chain(&pw, &room, "room", "room_out");
     let dir = pw.runtime_dir();
 
-    // Pass 1: the room alone, 1/48 octave so the modes keep their height.
-    let (table, progress) = calibrate(
-        &pw,
-        &[
-            "--sink",
-            "room",
-            "--source",
-            "room_out.monitor",
-            "--seconds",
-            "4",
-            "--smoothing",
-            "48",
-            "--out",
-            "fix.toml",
-            "--csv",
-            "pass1.csv",
-            "--plot",
-            "pass1.png",
-        ],
-    );
+    // Pass 1: the room alone.
+    let (table, progress) = calibrate(&pw, "room", "fix", &["--plot", "pass1.png"]);
     eprintln!("{progress}{table}");
     assert!(progress.contains("playing a") && progress.contains("peak-to-noise"));
     assert!(table.contains("freq Hz") && dir.join("pass1.png").exists());
-    let pass1 = rows(&dir.join("pass1.csv"));
+    let pass1 = rows(&dir.join("fix.csv"));
     let freqs: Vec<f64> = pass1.iter().map(|r| r[0]).collect();
     let known = &chain_response(&room, RATE, 0.0, &freqs).unwrap()[0].magnitude_db;
     let recovery = worst(pass1.iter().zip(known).map(|(r, k)| (r[1], *k)));
@@ -144,25 +147,9 @@ fn e2e_calibrate_live_recovers_a_known_room_and_its_preset_corrects_it() {
         .expect("the written preset is a klang config");
     assert!(!fix.eq.is_empty());
     let _fix = filter_chain(&pw, &fix, "fix", "room");
-    let (table2, _) = calibrate(
-        &pw,
-        &[
-            "--sink",
-            "fix",
-            "--source",
-            "room_out.monitor",
-            "--seconds",
-            "4",
-            "--smoothing",
-            "48",
-            "--out",
-            "fix2.toml",
-            "--csv",
-            "pass2.csv",
-        ],
-    );
+    let (table2, _) = calibrate(&pw, "fix", "fix2", &[]);
     eprintln!("{table2}");
-    let pass2 = rows(&dir.join("pass2.csv"));
+    let pass2 = rows(&dir.join("fix2.csv"));
     let preamp = fix.input_gain_db;
     // What klang predicted the corrected room would measure, and what it did.
     let vs_predicted = worst(pass1.iter().zip(&pass2).map(|(a, b)| (a[3] + preamp, b[1])));
