@@ -236,24 +236,18 @@ fn wait_state(engine: &Engine, what: &str, ok: impl Fn(&StatusReport) -> bool) -
     }
 }
 
-/// A raw HTTP/1.1 request to the live server; returns status and body.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
+/// A raw HTTP/1.1 `POST /api/command` to the live server, from `origin`, with the
+/// `Authorization` header `auth` if any; returns status and body.
+fn post_command(addr: SocketAddr, origin: &str, auth: Option<&str>, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    let req = format!(
+        "POST /api/command HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Origin: {origin}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
         body.len()
-    ));
+    );
     s.write_all(req.as_bytes()).unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
@@ -427,56 +421,35 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
         let token = token.as_str().unwrap().to_string();
         let auth = format!("Bearer {token}");
         let origin = format!("http://{addr}");
-        let (st, body) = http(
-            addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin)],
-            &command(-12.0, "a000000000000001"),
-        );
+        let (st, body) = post_command(addr, &origin, None, &command(-12.0, "a000000000000001"));
         assert_eq!(st, 401, "no token: {body}");
         let wrong = format!("Bearer {}", "0".repeat(64));
-        let (st, body) = http(
+        let (st, body) = post_command(
             addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin), ("Authorization", &wrong)],
+            &origin,
+            Some(&wrong),
             &command(-12.0, "a000000000000002"),
         );
         assert_eq!(st, 401, "wrong token: {body}");
-        let (st, body) = http(
+        let (st, body) = post_command(
             addr,
-            "POST",
-            "/api/command",
-            &[("Origin", "http://evil.example"), ("Authorization", &auth)],
+            "http://evil.example",
+            Some(&auth),
             &command(-12.0, "a000000000000003"),
         );
         assert_eq!(st, 403, "wrong origin: {body}");
-        let (st, body) = http(
+        let (st, body) = post_command(
             addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin), ("Authorization", &auth)],
+            &origin,
+            Some(&auth),
             &command(0.0, "a000000000000004"),
         );
         assert_eq!(st, 422, "above max_db: {body}");
         assert!(body.contains("above the maximum volume"), "{body}");
         let ok = command(-12.0, "a000000000000005");
-        let (st, body) = http(
-            addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin), ("Authorization", &auth)],
-            &ok,
-        );
+        let (st, body) = post_command(addr, &origin, Some(&auth), &ok);
         assert_eq!(st, 200, "{body}");
-        let (st, body) = http(
-            addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin), ("Authorization", &auth)],
-            &ok,
-        );
+        let (st, body) = post_command(addr, &origin, Some(&auth), &ok);
         assert_eq!(st, 409, "replayed: {body}");
         let s = engine.status();
         assert_eq!(s.volume_db, -12.0, "only the good request landed");
@@ -503,11 +476,10 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
             "!document.getElementById('pair-view').hidden",
         )
         .await;
-        let (st, _) = http(
+        let (st, _) = post_command(
             addr,
-            "POST",
-            "/api/command",
-            &[("Origin", &origin), ("Authorization", &auth)],
+            &origin,
+            Some(&auth),
             &command(-12.0, "a000000000000006"),
         );
         assert_eq!(st, 401, "revoked");

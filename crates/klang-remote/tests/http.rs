@@ -109,6 +109,21 @@ fn signed(nonce: &str, command: &str) -> String {
     )
 }
 
+/// `POST /api/command` of `cmd` with a fresh timestamp.
+async fn command(
+    router: &Router,
+    origin: Option<&str>,
+    token: Option<&str>,
+    nonce: &str,
+    cmd: &str,
+) -> (StatusCode, serde_json::Value) {
+    call(
+        router,
+        post("/api/command", origin, token, signed(nonce, cmd)),
+    )
+    .await
+}
+
 async fn paired(s: &Setup) -> String {
     let (code, _) = s.remote.new_code();
     let (status, j) = call(
@@ -210,53 +225,26 @@ async fn commands_are_refused_without_token_wrong_token_wrong_origin_or_replayed
     let s = setup();
     let token = paired(&s).await;
     let cmd = r#"{"cmd":"volume","db":-12}"#;
-    let (st, j) = call(
-        &s.router,
-        post(
-            "/api/command",
-            Some(ORIGIN),
-            None,
-            signed("aaaaaaaaaaaaaaaa", cmd),
-        ),
-    )
-    .await;
+    let (st, j) = command(&s.router, Some(ORIGIN), None, "aaaaaaaaaaaaaaaa", cmd).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "no token: {j}");
-    let (st, _) = call(
+    let (st, _) = command(
         &s.router,
-        post(
-            "/api/command",
-            Some(ORIGIN),
-            Some(&"0".repeat(64)),
-            signed("aaaaaaaaaaaaaaab", cmd),
-        ),
+        Some(ORIGIN),
+        Some(&"0".repeat(64)),
+        "aaaaaaaaaaaaaaab",
+        cmd,
     )
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "wrong token");
     for origin in [Some("http://evil.example"), None] {
-        let (st, _) = call(
-            &s.router,
-            post(
-                "/api/command",
-                origin,
-                Some(&token),
-                signed("aaaaaaaaaaaaaaac", cmd),
-            ),
-        )
-        .await;
+        let (st, _) = command(&s.router, origin, Some(&token), "aaaaaaaaaaaaaaac", cmd).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "origin {origin:?}");
     }
     let body = signed("00112233445566778899aabbccddeeff", cmd);
-    let (st, j) = call(
-        &s.router,
-        post("/api/command", Some(ORIGIN), Some(&token), body.clone()),
-    )
-    .await;
+    let replay = || post("/api/command", Some(ORIGIN), Some(&token), body.clone());
+    let (st, j) = call(&s.router, replay()).await;
     assert_eq!(st, StatusCode::OK, "{j}");
-    let (st, j) = call(
-        &s.router,
-        post("/api/command", Some(ORIGIN), Some(&token), body),
-    )
-    .await;
+    let (st, j) = call(&s.router, replay()).await;
     assert_eq!(st, StatusCode::CONFLICT, "replayed: {j}");
     let stale = format!(
         r#"{{"nonce":"abababababababab","ts":{},"command":{cmd}}}"#,
@@ -293,27 +281,17 @@ async fn volume_above_the_maximum_and_unknown_presets_are_refused() {
     .into_iter()
     .enumerate()
     {
-        let (st, j) = call(
-            &s.router,
-            post(
-                "/api/command",
-                Some(ORIGIN),
-                Some(&token),
-                signed(&format!("cafe{i:012x}"), cmd),
-            ),
-        )
-        .await;
+        let nonce = format!("cafe{i:012x}");
+        let (st, j) = command(&s.router, Some(ORIGIN), Some(&token), &nonce, cmd).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{cmd}: {j}");
         assert_eq!(j["ok"], false);
     }
-    let (st, j) = call(
+    let (st, j) = command(
         &s.router,
-        post(
-            "/api/command",
-            Some(ORIGIN),
-            Some(&token),
-            signed("beefbeefbeefbeef", r#"{"cmd":"reload","file":"/x"}"#),
-        ),
+        Some(ORIGIN),
+        Some(&token),
+        "beefbeefbeefbeef",
+        r#"{"cmd":"reload","file":"/x"}"#,
     )
     .await;
     assert_eq!(
@@ -365,14 +343,12 @@ async fn every_page_gets_each_change_pushed_and_revocation_ends_the_stream() {
     let mut b = s.router.clone().oneshot(open()).await.unwrap().into_body();
     next_state(&mut a, |st| st["volume_db"] == -20.0).await;
     next_state(&mut b, |st| st["volume_db"] == -20.0).await;
-    let (st, _) = call(
+    let (st, _) = command(
         &s.router,
-        post(
-            "/api/command",
-            Some(ORIGIN),
-            Some(&token),
-            signed("1234123412341234", r#"{"cmd":"bass","db":4.5}"#),
-        ),
+        Some(ORIGIN),
+        Some(&token),
+        "1234123412341234",
+        r#"{"cmd":"bass","db":4.5}"#,
     )
     .await;
     assert_eq!(st, StatusCode::OK);
@@ -388,14 +364,12 @@ async fn every_page_gets_each_change_pushed_and_revocation_ends_the_stream() {
     })
     .await;
     assert!(end.is_ok(), "the revoked device's stream ends");
-    let (st, _) = call(
+    let (st, _) = command(
         &s.router,
-        post(
-            "/api/command",
-            Some(ORIGIN),
-            Some(&token),
-            signed("4321432143214321", r#"{"cmd":"mute","on":true}"#),
-        ),
+        Some(ORIGIN),
+        Some(&token),
+        "4321432143214321",
+        r#"{"cmd":"mute","on":true}"#,
     )
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "revoked");
