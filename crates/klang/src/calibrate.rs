@@ -63,7 +63,13 @@ pub struct CalibrateArgs {
     /// SINK.monitor records a sink's monitor).
     #[arg(long, value_name = "NAME", requires = "sink")]
     source: Option<String>,
-    /// Live: also write the recording (and the sweep, as FILE.sweep.wav) for offline use.
+    /// Live: measure at N listening positions and average them (asks to press Enter
+    /// before each).
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "sink",
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    positions: u16,
+    /// Live: also write each recording (FILE, FILE-2, ...; written even if the analysis
+    /// then fails, to look into it) and the sweep (FILE.sweep.wav) for offline use.
     #[arg(long, value_name = "FILE", requires = "sink")]
     save_recording: Option<PathBuf>,
     /// The microphone's channel in the recordings (0 = first).
@@ -368,34 +374,68 @@ fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>
         record_channels,
         remote: None,
     };
-    let bar = crate::progress_bar(Some(1000));
-    let captured = play_and_record(&p, sweep.samples(), &mut |f| {
-        bar.set_position((f * 1000.0) as u64)
-    })
-    .map_err(|e| runtime(anyhow!(e)))?;
-    bar.finish_and_clear();
-    let samples = captured.channel(a.channel);
+    let mut takes = Vec::new();
+    for k in 1..=usize::from(a.positions) {
+        if a.positions > 1 {
+            eprintln!(
+                "klang: position {k} of {}: place the microphone, then press Enter",
+                a.positions
+            );
+            let mut line = String::new();
+            let n = std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| runtime(anyhow!("reading the terminal: {e}")))?;
+            if n == 0 {
+                return Err(runtime(anyhow!(
+                    "stopped before position {k}: the input ended (press Enter for each position)"
+                )));
+            }
+        }
+        let bar = crate::progress_bar(Some(1000));
+        let captured = play_and_record(&p, sweep.samples(), &mut |f| {
+            bar.set_position((f * 1000.0) as u64)
+        })
+        .map_err(|e| runtime(anyhow!(e)))?;
+        bar.finish_and_clear();
+        let samples = captured.channel(a.channel);
+        if let Some(path) = &a.save_recording {
+            let path = numbered(path, k);
+            write_stereo(&path, &samples, o.rate)?;
+            eprintln!("klang: wrote {}", path.display());
+        }
+        takes.push(Take {
+            label: if a.positions > 1 {
+                format!("position {k} ({source})")
+            } else {
+                format!("recording of {source}")
+            },
+            samples,
+            rate: o.rate,
+        });
+    }
     if let Some(path) = &a.save_recording {
-        let mut w =
-            WavWriter::create(path, 2, o.rate, SampleFormat::F32).map_err(|e| runtime(e.into()))?;
-        let stereo: Vec<f32> = samples.iter().flat_map(|&s| [s, s]).collect();
-        w.write(&stereo).map_err(|e| runtime(e.into()))?;
-        w.finish().map_err(|e| runtime(e.into()))?;
         let mut sweep_path = path.clone().into_os_string();
         sweep_path.push(".sweep.wav");
         write_stereo(Path::new(&sweep_path), sweep.samples(), o.rate)?;
         eprintln!(
-            "klang: wrote {} and {}",
-            path.display(),
+            "klang: wrote {} (the reference for --sweep)",
             Path::new(&sweep_path).display()
         );
     }
-    let take = Take {
-        label: format!("recording of {source}"),
-        samples,
-        rate: o.rate,
+    Ok((sweep, takes))
+}
+
+/// `rec.wav` for one position; `rec-2.wav`, `rec-3.wav` ... for the next ones.
+fn numbered(path: &Path, k: usize) -> PathBuf {
+    if k == 1 {
+        return path.to_owned();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{k}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{k}"),
     };
-    Ok((sweep, vec![take]))
+    path.with_file_name(name)
 }
 
 fn located(path: &Path, e: &klang_calibrate::CalibrateError) -> anyhow::Error {

@@ -66,6 +66,8 @@ fn filter_chain(pw: &PwSession, config: &Config, name: &str, target: &str) -> Pr
 /// plus `extra`; returns stdout (the filter table) and stderr (the progress).
 fn calibrate(pw: &PwSession, sink: &str, out: &str, extra: &[&str]) -> (String, String) {
     let (toml, csv) = (format!("{out}.toml"), format!("{out}.csv"));
+    let enter = pw.runtime_dir().join("enter");
+    std::fs::write(&enter, "\n\n\n").unwrap();
     let args = [
         "--sink",
         sink,
@@ -86,6 +88,8 @@ fn calibrate(pw: &PwSession, sink: &str, out: &str, extra: &[&str]) -> (String, 
         .arg("calibrate")
         .args(args)
         .args(extra)
+        // Enter for each --positions prompt.
+        .stdin(std::fs::File::open(&enter).unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -147,7 +151,18 @@ fn e2e_calibrate_live_recovers_a_known_room_and_its_preset_corrects_it() {
         .expect("the written preset is a klang config");
     assert!(!fix.eq.is_empty());
     let _fix = filter_chain(&pw, &fix, "fix", "room");
-    let (table2, _) = calibrate(&pw, "fix", "fix2", &[]);
+    // Two positions (the same here), saved for an offline run.
+    let (table2, progress2) = calibrate(
+        &pw,
+        "fix",
+        "fix2",
+        &["--positions", "2", "--save-recording", "rec.wav"],
+    );
+    assert!(
+        progress2.contains("position 2 of 2")
+            && progress2.contains("position 2 (room_out.monitor)"),
+        "{progress2}"
+    );
     eprintln!("{table2}");
     let pass2 = rows(&dir.join("fix2.csv"));
     let preamp = fix.input_gain_db;
