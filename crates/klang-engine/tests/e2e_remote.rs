@@ -483,6 +483,38 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
             &command(-12.0, "a000000000000006"),
         );
         assert_eq!(st, 401, "revoked");
+
+        // Pairing again by typing the code, as on a phone without a camera.
+        let code = engine
+            .ask(Request::RemotePair)
+            .remote
+            .unwrap()
+            .code
+            .unwrap();
+        let input = a.find(Locator::Id("code")).await.unwrap();
+        input.send_keys(&code).await.unwrap();
+        a.find(Locator::Id("pair"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_js(
+            &a,
+            "paired by typing the code",
+            "!document.getElementById('main-view').hidden \
+             && document.getElementById('volume-value').textContent == '−10.0 dB'",
+        )
+        .await;
+        assert_eq!(
+            engine
+                .ask(Request::RemoteDevices)
+                .remote
+                .unwrap()
+                .devices
+                .len(),
+            1
+        );
     };
     // Bounded: the whole browser part gets 90 s.
     let result = tokio::time::timeout(Duration::from_secs(90), outcome).await;
