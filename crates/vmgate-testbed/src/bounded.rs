@@ -45,36 +45,8 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Bounded {
         .spawn()
         .unwrap_or_else(|e| panic!("could not start {:?}: {e}", cmd.get_program()));
     let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
-    let collect = |pipe: Option<Box<dyn Read + Send>>| {
-        let sink = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = pipe {
-            let sink = sink.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock()
-                        .expect("output buffer")
-                        .extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-        sink
-    };
-    let out = collect(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = collect(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let out = collect(child.stdout.take().expect("piped stdout"));
+    let err = collect(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -97,6 +69,26 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Bounded {
         stdout: text(&out),
         stderr: text(&err),
     }
+}
+
+/// Collects what `pipe` delivers, in a thread, until it closes: the buffer fills while
+/// the test polls it (for a prompt, a log line).
+pub fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let filled = sink.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            filled
+                .lock()
+                .expect("output buffer")
+                .extend_from_slice(&buf[..n]);
+        }
+    });
+    sink
 }
 
 /// A long-running program (a server, a relay, Xvfb) started in a process group of its

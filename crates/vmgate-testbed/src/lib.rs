@@ -28,7 +28,7 @@ mod table;
 mod timing;
 mod users;
 
-pub use bounded::{Bounded, Spawned, run_bounded};
+pub use bounded::{Bounded, Spawned, collect, run_bounded};
 pub use net::{TestHost, TestHostBuilder, TestNetns};
 pub use probe::{Probe, ProbeOutcome, Session};
 pub use spice::{

@@ -255,7 +255,7 @@ pub struct SpiceServer {
     qmp: PathBuf,
     log: PathBuf,
     port: u16,
-    _qemu: Spawned,
+    qemu: std::sync::Mutex<Spawned>,
 }
 
 /// One Spice channel a client has open, from `query-spice`.
@@ -336,7 +336,7 @@ impl SpiceServer {
             qmp,
             log,
             port,
-            _qemu: qemu,
+            qemu: std::sync::Mutex::new(qemu),
         }
     }
 
@@ -361,7 +361,14 @@ impl SpiceServer {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("query-spice: {last}\n{}", self.log())
+        let state = match self.qemu.lock() {
+            Ok(mut q) => match q.child_mut().try_wait() {
+                Ok(Some(status)) => format!("QEMU ended: {status}"),
+                _ => "QEMU still runs".to_owned(),
+            },
+            Err(_) => String::new(),
+        };
+        panic!("query-spice: {last} ({state})\n{}", self.log())
     }
 
     /// The channels clients have open now.

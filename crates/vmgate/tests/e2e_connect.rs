@@ -24,7 +24,7 @@ use vmgate_system::kmsg;
 use vmgate_system::nft::NftTable;
 use vmgate_testbed::{
     Bounded, Probe, ProbeOutcome, Spawned, SpiceListen, SpiceServer, TestCa, TestDisplay, TestHost,
-    TestUser, kill_exe, require_root, run_bounded, unique_name, wait_until,
+    TestUser, collect, kill_exe, require_root, run_bounded, unique_name, wait_until,
 };
 
 /// How long a viewer may take to open the console on a loaded 2-core machine (TCG).
@@ -232,16 +232,10 @@ title = "vmgate e2e"
         run_bounded(self.connect_cmd(user, args), SHORT)
     }
 
-    /// Kills every viewer and `vmgate connect` of this test by PID and waits until QEMU
-    /// lists no client.
+    /// Kills every viewer and `vmgate connect` of this test by PID.
     fn end_viewers(&self) {
         kill_exe(&self.path("remote-viewer"));
         kill_exe(&self.path("vmgate"));
-        assert!(
-            wait_until(SHORT, || self.server.channels().is_empty()),
-            "clients left after the viewers were killed: {:?}",
-            self.server.channels()
-        );
     }
 }
 
@@ -309,50 +303,8 @@ fn console_end_to_end(tls: bool) {
         .unwrap();
     assert!(listed.status.success(), "sudo -l -U: {listed:?}");
 
-    // The granted user: `vmgate connect` (no argument: his only console) opens it.
-    let seq = kmsg::last_seq().unwrap();
-    let log_path = f.path(&format!("viewer-{variant}.log"));
-    let mut cmd = f.connect_cmd(&f.me, &[]);
-    to_file(&mut cmd, &log_path);
-    let mut viewer = Spawned::start(cmd);
-    let opened = wait_until(OPEN_TIMEOUT, || {
-        !viewer.is_running()
-            || (read(&log_path).contains("main channel: opened")
-                && f.server.channels().iter().any(|c| c.channel_type == 1))
-    });
-    let log = read(&log_path);
-    assert!(
-        opened && viewer.is_running(),
-        "the console did not open:\n{log}\nQEMU: {}",
-        f.server.log()
-    );
-    let channels = f.server.channels();
-    let client = f.host.client_v4().to_string();
-    assert!(
-        channels.iter().all(|c| c.host == client && c.tls == tls),
-        "{channels:?}"
-    );
-    assert!(log.contains("vmgate: opening console vm"), "{log}");
-    if tls {
-        // The server wants the Spice password, which only the .vv file held.
-        assert_eq!(f.server.query()["auth"], "spice");
-        assert!(read(&f.vv()).contains(&format!("password={PASSWORD}")));
-    }
-    // Let the display channel draw SeaBIOS's text, then keep a picture of it.
-    wait_until(Duration::from_secs(10), || {
-        f.server.channels().iter().any(|c| c.channel_type == 2)
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let shot = artifact_dir().join(format!("connect-{variant}.png"));
-    f.display.screenshot(&shot);
-    eprintln!(
-        "screenshot of the open {variant} console: {}",
-        shot.display()
-    );
-    drop(viewer);
-    f.end_viewers();
-
     // Refused at every other door, and the kernel says so.
+    let seq = kmsg::last_seq().unwrap();
     let direct = Probe::as_user(&f.me).run(
         &[
             f.path("remote-viewer").to_str().unwrap(),
@@ -454,6 +406,50 @@ fn console_end_to_end(tls: bool) {
     );
     assert!(via_sudo.stderr.contains("without sudo"), "{via_sudo:?}");
     assert!(f.server.channels().is_empty());
+
+    // Last, the granted user: `vmgate connect` (no argument: his only console) opens it.
+    // (spice-server 0.15 now and then crashes when a connected client is killed, so
+    // nothing after this needs the server.)
+    let log_path = f.path(&format!("viewer-{variant}.log"));
+    let mut cmd = f.connect_cmd(&f.me, &[]);
+    to_file(&mut cmd, &log_path);
+    let mut viewer = Spawned::start(cmd);
+    let opened = wait_until(OPEN_TIMEOUT, || {
+        !viewer.is_running()
+            || (read(&log_path).contains("main channel: opened")
+                && f.server.channels().iter().any(|c| c.channel_type == 1))
+    });
+    let log = read(&log_path);
+    assert!(
+        opened && viewer.is_running(),
+        "the console did not open:\n{log}\nQEMU: {}",
+        f.server.log()
+    );
+    let channels = f.server.channels();
+    let client = f.host.client_v4().to_string();
+    assert!(
+        channels.iter().all(|c| c.host == client && c.tls == tls),
+        "{channels:?}"
+    );
+    assert!(log.contains("vmgate: opening console vm"), "{log}");
+    if tls {
+        // The server wants the Spice password, which only the .vv file held.
+        assert_eq!(f.server.query()["auth"], "spice");
+        assert!(read(&f.vv()).contains(&format!("password={PASSWORD}")));
+    }
+    // Let the display channel draw SeaBIOS's text, then keep a picture of it.
+    wait_until(Duration::from_secs(10), || {
+        f.server.channels().iter().any(|c| c.channel_type == 2)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let shot = artifact_dir().join(format!("connect-{variant}.png"));
+    f.display.screenshot(&shot);
+    eprintln!(
+        "screenshot of the open {variant} console: {}",
+        shot.display()
+    );
+    drop(viewer);
+    f.end_viewers();
 }
 
 #[test]
@@ -531,22 +527,4 @@ fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
     drop(input);
     drop(term);
     f.end_viewers();
-}
-
-/// Collects a pipe's bytes in the background.
-fn collect(
-    mut pipe: impl std::io::Read + Send + 'static,
-) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = sink.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            s.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    sink
 }
