@@ -3,9 +3,10 @@
 //! (chromedriver). A phone-sized page pairs with the code from `klang ctl remote pair`,
 //! moves the volume and bass; the engine's state (control socket) and the recorded level
 //! change; a second page follows without reloading, also when the change comes from the
-//! control socket; requests without token, with a wrong token, from another origin, or
-//! above the maximum volume are refused. A screenshot is kept in
-//! `target/test-artifacts/klang-remote/`.
+//! control socket; requests without token, with a wrong token, from another origin,
+//! replayed, or above the maximum volume are refused; a revoked page falls back to
+//! pairing, pairs again by typed code, and switches to a preset whose lower maximum caps
+//! the volume. A screenshot is kept in `target/test-artifacts/klang-remote/`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -515,6 +516,23 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
                 .len(),
             1
         );
+
+        // A preset from the list: its lower maximum caps the volume, on the page too.
+        a.find(Locator::Css("button[data-preset='quiet']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let s = wait_state(&engine, "preset from the page", |s| s.preset == "quiet");
+        assert_eq!((s.max_db, s.volume_db), (-12.0, -12.0));
+        wait_js(
+            &a,
+            "the page shows the capped volume",
+            "document.getElementById('volume-value').textContent == '−12.0 dB' \
+             && document.getElementById('volume').max == '-12'",
+        )
+        .await;
     };
     // Bounded: the whole browser part gets 90 s.
     let result = tokio::time::timeout(Duration::from_secs(90), outcome).await;
