@@ -45,6 +45,11 @@
 //! Scheduled grants are checked on every packet (no established-connection
 //! shortcut), so a closing window cuts open sessions.
 //!
+//! # Connecting
+//! [`connect::choices`] answers `vmgate connect`: which consoles a user may open now
+//! (each with the [`sudoers::SudoRule`] whose line the drop-in holds, so the command run
+//! is word for word the one sudo admits), and when the closed ones open next.
+//!
 //! # Proof
 //! [`decide()`] (the policy) and [`nft::Ruleset::evaluate`] (the compiled table,
 //! read back from its nft JSON) are held equal by property tests over random

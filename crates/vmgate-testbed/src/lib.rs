@@ -11,6 +11,13 @@
 //! assert_eq!(outcome, ProbeOutcome::Connected);
 //! ```
 //!
+//! For the real client and server (`spice`): [`TestDisplay`] (Xvfb on a free display,
+//! with a cookie file, so `XAUTHORITY` must reach the viewer), [`SpiceServer`] (a diskless
+//! QEMU, TCG, with a Spice server on the host's address inside its namespace, plain or
+//! TLS with a password; `query-spice` over QMP lists the connected clients), [`TestCa`]
+//! (an openssl CA and server certificate), screenshots (`xwd` → PNG), and [`kill_exe`],
+//! which ends a test's private copy of a program by PID wherever sudo started it.
+//!
 //! **Invariants:** names start with `vmgt`; addresses are in 10.200.0.0/16 and
 //! fd00:10:200::/48; the /24 (and /64) number of a host is unique among live test hosts on
 //! the machine (held by a lock file, released even on `kill -9`).

@@ -56,7 +56,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// A console (TLS or plain) whose sudo rule asks for a password unless `nopasswd`.
+    /// A console (TLS or plain) whose sudo rule asks for a password unless `nopasswd`;
+    /// with a password rule, the granted user has a second console.
     fn new(tls: bool, nopasswd: bool) -> Self {
         require_root();
         let dir = tempfile::tempdir().unwrap();
@@ -159,7 +160,7 @@ server = "testhost"
 port = {port}
 title = "vmgate e2e"
 {tls}allow = [ {{ users = ["{me}"] }}, {{ users = ["{late}"], hours = "{closed}" }} ]
-"#,
+{second}"#,
             viewer = self.path("remote-viewer").display(),
             group = self.group,
             prefix = self.prefix,
@@ -169,6 +170,15 @@ title = "vmgate e2e"
             me = self.me.name(),
             late = self.late.name(),
             nopasswd = self.nopasswd,
+            second = if self.nopasswd {
+                String::new()
+            } else {
+                // A second console of his (nothing listens there): he is asked which.
+                format!(
+                    "\n[[console]]\nname = \"vm2\"\nserver = \"testhost\"\nport = 5909\nallow = [ {{ users = [\"{}\"] }} ]\n",
+                    self.me.name()
+                )
+            },
         )
     }
 
@@ -463,10 +473,10 @@ fn e2e_connect_opens_a_tls_spice_console_with_the_password_only_the_vv_holds() {
 }
 
 #[test]
-fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
+fn e2e_connect_with_a_password_rule_asks_which_console_and_for_the_users_own_password() {
     let f = Fixture::new(false, false);
     // The argv has a prompt instead of -n, and the rule still admits it.
-    let printed = f.run_connect(&f.me, &["--print"]);
+    let printed = f.run_connect(&f.me, &["--print", "vm"]);
     assert!(printed.success(), "{printed:?}");
     assert!(
         printed
@@ -477,8 +487,18 @@ fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
     let argv = f.connect_argv(&[]);
     let shell_line = argv.join(" ");
 
+    // Two consoles and no terminal to ask on: both are listed, nothing starts.
+    let two = f.run_connect(&f.me, &[]);
+    assert_eq!(two.status.and_then(|s| s.code()), Some(1), "{two:?}");
+    assert!(
+        two.stderr.contains("1) vm \"vmgate e2e\"")
+            && two.stderr.contains("2) vm2")
+            && two.stderr.contains("name one: vmgate connect CONSOLE"),
+        "{two:?}"
+    );
+
     // No terminal to type the password in: said in plain words; nothing connects.
-    let no_tty = f.run_connect(&f.me, &[]);
+    let no_tty = f.run_connect(&f.me, &["vm"]);
     assert_eq!(no_tty.status.and_then(|s| s.code()), Some(3), "{no_tty:?}");
     assert!(
         no_tty.stderr.contains("asks for your own login password")
@@ -487,8 +507,8 @@ fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
     );
     assert!(f.server.channels().is_empty());
 
-    // On a terminal (`script` gives it one): a wrong password is asked again, his own
-    // login password opens the console.
+    // On a terminal (`script` gives it one): he is asked which console, a wrong password
+    // is asked again, his own login password opens the console.
     let mut cmd =
         Probe::as_user(&f.me).command(&["script", "-q", "-e", "-c", &shell_line, "/dev/null"]);
     f.desktop_env(&mut cmd, &f.me);
@@ -505,6 +525,13 @@ fn e2e_connect_with_a_password_rule_asks_for_the_users_own_password() {
         input.write_all(format!("{pw}\n").as_bytes()).unwrap();
         input.flush().unwrap();
     };
+    assert!(
+        wait_until(SHORT, || text()
+            .contains("open which one? (number or name)")),
+        "no question: {}",
+        text()
+    );
+    typed(&mut input, "1");
     assert!(wait_until(SHORT, || prompts(1)), "no prompt: {}", text());
     typed(&mut input, "not-his-password");
     assert!(
