@@ -242,6 +242,11 @@ title = "vmgate e2e"
         run_bounded(self.connect_cmd(user, args), SHORT)
     }
 
+    /// Where the drop-in goes while a test plays "not applied": sudo skips names with a dot.
+    fn sudoers_aside(&self) -> PathBuf {
+        self.sudoers.with_extension("aside")
+    }
+
     /// Kills every viewer and `vmgate connect` of this test by PID.
     fn end_viewers(&self) {
         kill_exe(&self.path("remote-viewer"));
@@ -255,6 +260,7 @@ impl Drop for Fixture {
         kill_exe(&self.path("vmgate"));
         let _ = uninstall(&self.opts);
         let _ = std::fs::remove_file(&self.sudoers);
+        let _ = std::fs::remove_file(self.sudoers_aside());
         let _ = NftTable::new(&self.table).map(|t| t.delete());
         if vmgate_system::users::group_by_name(&self.group)
             .ok()
@@ -416,6 +422,18 @@ fn console_end_to_end(tls: bool) {
     );
     assert!(via_sudo.stderr.contains("without sudo"), "{via_sudo:?}");
     assert!(f.server.channels().is_empty());
+
+    // The sudo rules missing (vmgate not applied, or stale): sudo's refusal in plain words.
+    std::fs::rename(&f.sudoers, f.sudoers_aside()).unwrap();
+    let stale = f.run_connect(&f.me, &[]);
+    std::fs::rename(f.sudoers_aside(), &f.sudoers).unwrap();
+    assert_eq!(stale.status.and_then(|s| s.code()), Some(3), "{stale:?}");
+    assert!(
+        stale
+            .stderr
+            .contains("the installed sudo rules are not the policy's; ask your administrator to run `vmgate apply`"),
+        "{stale:?}"
+    );
 
     // Last, the granted user: `vmgate connect` (no argument: his only console) opens it.
     // (spice-server 0.15 now and then crashes when a connected client is killed, so
