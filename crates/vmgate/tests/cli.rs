@@ -344,3 +344,45 @@ fn apply_check_and_verify_on_an_invalid_policy_exit_4_with_file_line() {
     let v: serde_json::Value = serde_json::from_slice(&verify_json.stdout).unwrap();
     assert_eq!(v["valid"], false, "{v}");
 }
+
+#[test]
+fn connect_refuses_another_invoker_and_names_policy_problems() {
+    let dir = std::env::temp_dir().join(format!("vmgate-cli-connect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.toml");
+    std::fs::write(
+        &path,
+        "[[server]]\nname = \"s\"\naddresses = [\"10.200.0.1\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = []\n",
+    )
+    .unwrap();
+    let connect = |policy: &std::path::Path, sudo_uid: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vmgate"));
+        c.args(["connect", "--policy"]).arg(policy).env("TZ", "UTC");
+        match sudo_uid {
+            Some(u) => c.env("SUDO_UID", u),
+            None => c.env_remove("SUDO_UID"),
+        };
+        c.output().expect("vmgate runs")
+    };
+    let runs = [
+        connect(&path, Some("4294967294")),
+        connect(&path, None),
+        connect(&dir.join("missing.toml"), None),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+    let [other, invalid, missing] = runs;
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // Started through sudo by someone else: refused before the policy is read.
+    assert_eq!(other.status.code(), Some(3), "{other:?}");
+    assert!(err(&other).contains("run `vmgate connect` as yourself, without sudo"));
+    assert_eq!(invalid.status.code(), Some(2), "{invalid:?}");
+    assert!(
+        err(&invalid).contains("policy.toml:9:8: error: port 11 is outside the guard range 1-10"),
+        "{invalid:?}"
+    );
+    assert_eq!(missing.status.code(), Some(3), "{missing:?}");
+    assert!(
+        err(&missing).contains("cannot read the policy"),
+        "{missing:?}"
+    );
+}
