@@ -60,7 +60,8 @@ pub use error::CalibrateError;
 pub use fit::{Correction, FitOptions, deviation, fit};
 pub use measure::{Harmonic, MeasureOptions, Measurement, measure};
 pub use response::{
-    FrequencyResponse, MicCalibration, Smoothing, Window, average, frequency_response, log_grid,
+    FineSpectrum, FrequencyResponse, MicCalibration, Smoothing, Window, average,
+    frequency_response, log_grid,
 };
 pub use sweep::{Sweep, SweepParams};
 pub use target::Target;

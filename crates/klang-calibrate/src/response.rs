@@ -48,6 +48,50 @@ pub struct FrequencyResponse {
     /// Phase in degrees at each frequency, relative to the impulse peak
     /// (unsmoothed, wrapped to ±180°).
     pub phase_deg: Vec<f64>,
+    /// The unsmoothed power behind `db`, when the response was measured with
+    /// smoothing: what [`crate::fit()`] needs to predict the smoothed response
+    /// of the room *times* the filters (smoothing the product is not adding
+    /// the filters to the smoothed response: beside a null they differ by dB).
+    pub fine: Option<FineSpectrum>,
+}
+
+/// The power spectrum in narrow log-spaced cells, and the smoothing that
+/// made a [`FrequencyResponse`] from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FineSpectrum {
+    /// Centre of each cell, Hz, ascending.
+    pub freqs_hz: Vec<f64>,
+    /// Energy in each cell (power density × width), arbitrary unit.
+    pub energy: Vec<f64>,
+    /// Width of the smoothing band, octaves.
+    pub octaves: f64,
+}
+
+impl FineSpectrum {
+    /// Cells per octave: a sixth of the narrowest smoothing band, and at
+    /// least 144 (a Q 12 filter spans 0.12 octave: 17 cells).
+    pub fn cells_per_octave(octaves: f64) -> f64 {
+        (6.0 / octaves).max(144.0)
+    }
+
+    /// Indices of the cells whose centre lies in the smoothing band around
+    /// `f` (the nearest cell if the band is narrower than one).
+    pub fn band(&self, f: f64) -> std::ops::Range<usize> {
+        let half = 2f64.powf(self.octaves / 2.0);
+        let a = self.freqs_hz.partition_point(|&x| x < f / half);
+        let b = self.freqs_hz.partition_point(|&x| x <= f * half);
+        if b > a {
+            a..b
+        } else {
+            let i = a.min(self.freqs_hz.len().saturating_sub(1));
+            let i = if i > 0 && (f / self.freqs_hz[i - 1]) < (self.freqs_hz[i] / f) {
+                i - 1
+            } else {
+                i
+            };
+            i..i + 1
+        }
+    }
 }
 
 impl FrequencyResponse {
@@ -183,10 +227,39 @@ pub fn frequency_response(
         let ph = c.arg() + 2.0 * std::f64::consts::PI * f * left as f64 / fs;
         phase_deg.push(wrap_deg(ph.to_degrees()));
     }
+    // The cells span the grid and half a band beyond it on each side.
+    let fine = octaves.filter(|_| freqs_hz.len() >= 2).map(|o| {
+        let per = FineSpectrum::cells_per_octave(o);
+        let lo = freqs_hz[0] * 2f64.powf(-o / 2.0);
+        let hi = (freqs_hz[freqs_hz.len() - 1] * 2f64.powf(o / 2.0)).min(fs / 2.0);
+        let n = ((hi / lo).log2() * per).ceil().max(1.0) as usize;
+        let mut centres = Vec::with_capacity(n);
+        let mut energy = Vec::with_capacity(n);
+        for j in 0..n {
+            let (a, b) = (
+                lo * 2f64.powf(j as f64 / per),
+                lo * 2f64.powf((j + 1) as f64 / per),
+            );
+            let (xa, xb) = (a / bin_hz, b / bin_hz);
+            let e = if xb - xa > 1.0 {
+                cumulative(xb) - cumulative(xa)
+            } else {
+                at(0.5 * (xa + xb)).0 * (xb - xa)
+            };
+            centres.push((a * b).sqrt());
+            energy.push(e);
+        }
+        FineSpectrum {
+            freqs_hz: centres,
+            energy,
+            octaves: o,
+        }
+    });
     Ok(FrequencyResponse {
         freqs_hz: freqs_hz.to_vec(),
         db,
         phase_deg,
+        fine,
     })
 }
 
@@ -216,10 +289,29 @@ pub fn average(responses: &[FrequencyResponse]) -> Result<FrequencyResponse, Cal
             10.0 * (p / k).max(1e-30).log10()
         })
         .collect();
+    // The fine spectra average the same way, if all have one on the same cells.
+    let fine = first.fine.as_ref().and_then(|f0| {
+        let all: Option<Vec<&FineSpectrum>> = responses
+            .iter()
+            .map(|r| {
+                r.fine
+                    .as_ref()
+                    .filter(|f| f.freqs_hz == f0.freqs_hz && f.octaves == f0.octaves)
+            })
+            .collect();
+        all.map(|all| FineSpectrum {
+            freqs_hz: f0.freqs_hz.clone(),
+            energy: (0..f0.energy.len())
+                .map(|j| all.iter().map(|f| f.energy[j]).sum::<f64>() / k)
+                .collect(),
+            octaves: f0.octaves,
+        })
+    });
     Ok(FrequencyResponse {
         freqs_hz: first.freqs_hz.clone(),
         db,
         phase_deg: first.phase_deg.clone(),
+        fine,
     })
 }
 
@@ -258,6 +350,16 @@ impl MicCalibration {
                 .map(|(&f, &d)| d - interp_log(&xs, &ys, f))
                 .collect(),
             phase_deg: r.phase_deg.clone(),
+            fine: r.fine.as_ref().map(|f| FineSpectrum {
+                freqs_hz: f.freqs_hz.clone(),
+                energy: f
+                    .freqs_hz
+                    .iter()
+                    .zip(&f.energy)
+                    .map(|(&x, &e)| e * 10f64.powf(-interp_log(&xs, &ys, x) / 10.0))
+                    .collect(),
+                octaves: f.octaves,
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ fn response(db: impl Fn(f64) -> f64) -> FrequencyResponse {
         db: freqs_hz.iter().map(|&f| db(f)).collect(),
         phase_deg: vec![0.0; freqs_hz.len()],
         freqs_hz,
+        fine: None,
     }
 }
 

@@ -3,20 +3,26 @@
 //! measured, averaged, fitted, and the correction is then played through
 //! klang's own chain into the same room and measured again.
 //!
-//! Issue 8's goal: after correction the predicted response within ±1.5 dB of
-//! target (1/6 octave, 30–300 Hz). Judged, as REW does, where an equaliser
-//! with the issue's limits can reach: points whose measured response lies
-//! more than the boost limit (3 dB) plus the goal (1.5 dB) below the target
-//! are nulls no boost-capped EQ fills; they are counted and printed, not
-//! judged. The target's level is the fit's choice (the 30th percentile of the
-//! level band; the preset's preamp pays for the boosts).
+//! Issue 8's goal: after correction the response within ±1.5 dB of target
+//! (1/6 octave, 30–300 Hz), both as predicted and as measured through klang.
+//! Judged, as REW does, where an equaliser with the issue's limits can reach:
+//! points whose measured response lies more than the boost limit (3 dB) plus
+//! the goal (1.5 dB) below the target are nulls no boost-capped EQ fills;
+//! they are counted and printed, not judged. The target's level is the fit's
+//! choice (the 30th percentile of the level band, or up to 3 dB below it if
+//! that lands nearer the target and within the goal; the preset's preamp
+//! pays for the boosts).
 //!
-//! Measured with the defaults (16 filters, 3 dB boost, 12 dB cut): worst
-//! reachable deviation predicted 1.38, 1.23 and 1.41 dB; RMS 1.61, 1.39 and
-//! 0.53 dB (before 5.70, 3.92, 4.97 dB). Played through klang and measured
-//! again, the RMS agrees with the prediction within 0.2 dB, but single points
-//! beside the nulls land up to 2.9 dB off: the prediction adds the filters to
-//! the smoothed response, while the room smooths the product of both.
+//! Measured with the defaults (16 filters, 3 dB boost, 12 dB cut), rooms in
+//! the order below: the fit chose levels 3, 2 and 2 dB below the percentile;
+//! worst reachable deviation predicted 1.34, 1.25 and 0.94 dB, through klang
+//! the same (prediction and measurement at most 0.01 dB apart anywhere in
+//! 30–300 Hz: the fit predicts the smoothed product of room and filters, as
+//! the measurement smooths it); 6, 8 and 0 of 160 points in deeper nulls.
+//! RMS deviation 7.24, 4.84, 6.18 dB before (5.70, 3.92, 4.97 dB against
+//! the percentile level), 1.09, 0.99, 0.52 dB after, predicted and through
+//! klang alike. At the percentile level alone and without the minimax
+//! refinement the worst reachable points stayed 2.31, 1.78 and 1.78 dB off.
 
 use std::f64::consts::PI;
 
@@ -228,6 +234,17 @@ fn correction_of_simulated_living_rooms_is_within_1_5_db_of_target_30_to_300_hz_
             .count();
         let reach_p = worst_reachable(&c.predicted_db, &c.target_db);
         let reach_a = worst_reachable(&after.db, &target);
+        // The prediction against what klang played, point by point.
+        let miss = grid
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| (range.0..=range.1).contains(*f))
+            .map(|(i, _)| (after.db[i] - c.predicted_db[i] - c.preamp_db).abs())
+            .fold(0.0f64, f64::max);
+        println!(
+            "{}: level {:.2} dB; prediction vs through klang: max {miss:.3} dB apart",
+            room.name, c.level_db
+        );
         println!(
             "{}: worst deviation where reachable: predicted {reach_p:.3} dB, through klang {reach_a:.2} dB; {nulls} of {in_range} points in nulls deeper than 4.5 dB",
             room.name
@@ -262,15 +279,16 @@ fn correction_of_simulated_living_rooms_is_within_1_5_db_of_target_30_to_300_hz_
         for b in &c.bands {
             assert!(b.gain_db <= 3.0 && b.gain_db >= -12.0, "{b:?}");
         }
-        let goal = reach_p <= 1.5;
+        let goal = reach_p <= 1.5 && reach_a <= 1.5;
         println!(
-            "{}: ±1.5 dB goal (predicted, where reachable) {}",
+            "{}: ±1.5 dB goal (predicted and through klang, where reachable) {}",
             room.name,
             if goal { "met" } else { "NOT met" }
         );
         // The prediction is what the user sees; playing through klang must
-        // confirm it on the whole (RMS) and stay near it point by point.
-        if !goal || rms_a > 0.5 * rms_b || (rms_a - rms_p).abs() > 0.3 || reach_a > 3.2 {
+        // confirm it point by point, and the correction must at least halve
+        // the RMS deviation.
+        if !goal || miss > 0.1 || rms_a > 0.5 * rms_b {
             failures.push(room.name);
         }
     }
