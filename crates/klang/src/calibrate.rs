@@ -84,6 +84,11 @@ pub struct CalibrateArgs {
     /// Smoothing, 1/N octave (1 to 48).
     #[arg(long, default_value_t = 6, value_name = "N")]
     smoothing: u32,
+    /// Window on the impulse response, ms before and after its peak (the last quarter of
+    /// each side fades out). A shorter right side leaves out late reflections, and with
+    /// them resolution at low frequencies (500 ms resolves room modes down to 20 Hz).
+    #[arg(long, default_value = "10:500", value_name = "LEFT:RIGHT", value_parser = parse_window)]
+    window: Window,
     /// Correct only between these frequencies, Hz.
     #[arg(long, default_value = "20-300", value_name = "LO-HI", value_parser = parse_range)]
     range: (f64, f64),
@@ -111,6 +116,23 @@ pub struct CalibrateArgs {
     /// The sweep played in live mode (offline, the --sweep file says it all).
     #[command(flatten, next_help_heading = "Live sweep")]
     sweep_options: SweepOptions,
+}
+
+/// `LEFT:RIGHT` in ms, e.g. `10:500`.
+fn parse_window(s: &str) -> Result<Window, String> {
+    let bad = || format!("`{s}` is not LEFT:RIGHT in ms, e.g. 10:500");
+    let (l, r) = s.split_once(':').ok_or_else(bad)?;
+    let (left_ms, right_ms): (f64, f64) = (
+        l.trim().parse().map_err(|_| bad())?,
+        r.trim().parse().map_err(|_| bad())?,
+    );
+    if (0.0..=1000.0).contains(&left_ms) && (1.0..=5000.0).contains(&right_ms) {
+        Ok(Window { left_ms, right_ms })
+    } else {
+        Err(format!(
+            "`{s}`: need LEFT from 0 to 1000 ms and RIGHT from 1 to 5000 ms"
+        ))
+    }
 }
 
 /// `LO-HI` in Hz, e.g. `20-300`.
@@ -288,7 +310,7 @@ pub fn calibrate(a: &CalibrateArgs) -> Result<(), Failure> {
                 harmonics.join(", ")
             }
         );
-        let r = frequency_response(&m, Window::default(), Smoothing::Octave(a.smoothing), &grid)
+        let r = frequency_response(&m, a.window, Smoothing::Octave(a.smoothing), &grid)
             .map_err(usage)?;
         responses.push(r);
     }

@@ -179,6 +179,8 @@ fn calibrate_refuses_bad_flags_before_writing() {
         ("--range", "abc", "is not LO-HI"),
         ("--max-boost", "20", "maximum boost"),
         ("--smoothing", "0", "smoothing"),
+        ("--window", "10", "is not LEFT:RIGHT"),
+        ("--window", "10:0", "RIGHT from 1 to 5000 ms"),
     ] {
         let out = klang(
             d,
@@ -212,4 +214,49 @@ fn calibrate_analyses_a_44_1_khz_recording_at_its_own_rate() {
             "no cut of {g0} dB at {f0} Hz in {r:?}"
         );
     }
+}
+
+/// The measured dB at the CSV row nearest `f`.
+fn measured_at(dir: &Path, csv: &str, f: f64) -> f64 {
+    let text = std::fs::read_to_string(dir.join(csv)).unwrap();
+    let rows: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            (v[0], v[1])
+        })
+        .collect();
+    rows.iter()
+        .min_by(|a, b| (a.0 / f).ln().abs().total_cmp(&(b.0 / f).ln().abs()))
+        .unwrap()
+        .1
+}
+
+#[test]
+fn a_short_window_blurs_the_room_mode_the_default_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sweep_and_room(d, "48000");
+    let height = |csv: &str| measured_at(d, csv, 60.0) - measured_at(d, csv, 30.0);
+    let run = |csv: &str, window: &[&str]| {
+        succeed(
+            d,
+            &[
+                &OFFLINE[..],
+                &["--out", "w.toml", "--csv", csv, "--smoothing", "24"],
+                window,
+            ]
+            .concat(),
+        );
+    };
+    run("long.csv", &[]);
+    run("short.csv", &["--window", "2:15"]);
+    // The 7 dB, Q 4 mode at 60 Hz: resolved by 500 ms, smeared by 15 ms (~70 Hz resolution).
+    let (long, short) = (height("long.csv"), height("short.csv"));
+    assert!((long - 7.0).abs() < 0.5, "default window: {long:.2} dB");
+    assert!(
+        short < long - 2.0,
+        "15 ms window: {short:.2} dB against {long:.2} dB"
+    );
 }
