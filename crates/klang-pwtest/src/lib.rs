@@ -78,6 +78,12 @@ pub struct Process {
 }
 
 impl Process {
+    /// Takes charge of a child started elsewhere (e.g. `klang run` from
+    /// [`PwSession::command`]): it is ended by PID on drop like the session's own.
+    pub fn adopt(name: &str, child: Child) -> Self {
+        Process::new(name, child)
+    }
+
     fn new(name: &str, child: Child) -> Self {
         Process {
             name: name.into(),

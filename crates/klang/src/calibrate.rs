@@ -50,8 +50,9 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "FILE", requires = "sweep")]
     recording: Vec<PathBuf>,
     /// Live: play the sweep to this PipeWire sink (its node.name, see `pactl list short sinks`).
-    /// Through klang's own sink the running preset is part of the measurement: load one
-    /// without room correction first.
+    /// Through klang's own sink, the running engine's bypass is turned on while measuring
+    /// (the preset's EQ, tone and loudness are left out; crossover, volume and limiter stay)
+    /// and off again at the end.
     #[arg(
         long,
         value_name = "NAME",
@@ -372,11 +373,8 @@ fn read_target(spec: &str) -> Result<Target, Failure> {
 fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>), Failure> {
     let o = &a.sweep_options;
     let sweep = o.generate()?;
-    if sink == "klang" {
-        eprintln!(
-            "klang: note: playing through klang's own sink measures the preset it runs too; load one without room correction first"
-        );
-    }
+    // Held until the recordings are made; dropping it turns the bypass off again.
+    let _bypass = OwnSinkBypass::engage(o.config.as_deref(), sink)?;
     let seconds = sweep.samples().len() as f64 / f64::from(o.rate);
     eprintln!(
         "klang: playing a {seconds:.1} s sweep at {:.1} dBFS to {sink}, recording {source}",
@@ -445,6 +443,116 @@ fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>
         );
     }
     Ok((sweep, takes))
+}
+
+/// The running engine's bypass, held on while the sweep plays through klang's own sink:
+/// the measurement is of the speakers and the room without the preset's EQ, tone and
+/// loudness (a room correction among them), which is what the fitted preset corrects.
+/// Crossover, volume and limiter stay. Dropping it, or SIGINT/SIGTERM/SIGHUP during the
+/// measurement, turns the bypass off again.
+struct OwnSinkBypass {
+    socket: PathBuf,
+}
+
+impl OwnSinkBypass {
+    /// Turns the bypass on when `sink` is the sink of the engine that `config` describes
+    /// and that engine answers; `None` (with a note) when there is nothing to turn on.
+    fn engage(config: Option<&Path>, sink: &str) -> Result<Option<OwnSinkBypass>, Failure> {
+        use klang_engine::protocol::{Request, request};
+        let (run, _) =
+            klang_engine::run::read_config(config).map_err(|e| bad_config(anyhow!("{e}")))?;
+        if sink != run.output.sink_name {
+            return Ok(None);
+        }
+        let unreachable = |why: String| {
+            eprintln!(
+                "klang: note: {why}: the sweep through `{sink}` is measured with whatever that sink does \
+                 (turn its bypass on with `klang ctl bypass on`, or play to the speakers' own sink)"
+            );
+            Ok(None)
+        };
+        let socket = match klang_engine::run::socket_for(&run) {
+            Ok(s) => s,
+            Err(e) => return unreachable(e),
+        };
+        let status = match request(&socket, &Request::Status) {
+            Ok(r) if r.ok => r.status,
+            Ok(r) => {
+                return unreachable(format!("klang's engine refused its status: {}", r.message));
+            }
+            Err(e) => return unreachable(format!("no klang engine answers ({e})")),
+        };
+        if status.as_ref().is_some_and(|s| s.bypass) {
+            eprintln!("klang: bypass is on already: the preset's EQ is not measured");
+            return Ok(None);
+        }
+        let on = request(&socket, &Request::Bypass { on: true }).map_err(|e| {
+            runtime(anyhow!(
+                "turning klang's bypass on for the measurement: {e}"
+            ))
+        })?;
+        if !on.ok {
+            return Err(runtime(anyhow!(
+                "klang's engine refused to turn its bypass on for the measurement: {}",
+                on.message
+            )));
+        }
+        let guard = OwnSinkBypass { socket };
+        guard.restore_on_signal();
+        // The switch crossfades; the sweep starts when it is over.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            match request(&guard.socket, &Request::Status) {
+                Ok(r) if r.status.as_ref().is_some_and(|s| !s.fading) => break,
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        eprintln!(
+            "klang: bypass on while measuring through `{sink}`: the running preset's EQ, tone and loudness are left out (turned off again at the end)"
+        );
+        Ok(Some(guard))
+    }
+
+    /// A thread that waits for SIGINT, SIGTERM or SIGHUP (blocked for every thread
+    /// started after this, the children get the default mask back from `Command`),
+    /// turns the bypass off and exits as the signal would have.
+    fn restore_on_signal(&self) {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(sig);
+        }
+        if set.thread_block().is_err() {
+            return;
+        }
+        let socket = self.socket.clone();
+        std::thread::spawn(move || {
+            if let Ok(sig) = set.wait() {
+                Self::release(&socket);
+                std::process::exit(128 + sig as i32);
+            }
+        });
+    }
+
+    fn release(socket: &Path) {
+        use klang_engine::protocol::{Request, request};
+        match request(socket, &Request::Bypass { on: false }) {
+            Ok(r) if r.ok => eprintln!("klang: bypass off again"),
+            Ok(r) => eprintln!(
+                "klang: warning: bypass could not be turned off again ({}): run `klang ctl bypass off`",
+                r.message
+            ),
+            Err(e) => eprintln!(
+                "klang: warning: bypass could not be turned off again ({e}): run `klang ctl bypass off`"
+            ),
+        }
+    }
+}
+
+impl Drop for OwnSinkBypass {
+    fn drop(&mut self) {
+        Self::release(&self.socket);
+    }
 }
 
 /// `rec.wav` for one position; `rec-2.wav`, `rec-3.wav` ... for the next ones.

@@ -19,6 +19,7 @@ use klang_dsp::config::{Config, EqBand, FilterType};
 use klang_dsp::response::chain_response;
 use klang_formats::pipewire::{self, Options};
 use klang_pwtest::{Process, PwSession};
+use std::time::{Duration, Instant};
 
 const RATE: u32 = 48_000;
 const KLANG: &str = env!("CARGO_BIN_EXE_klang");
@@ -178,4 +179,128 @@ fn e2e_calibrate_live_recovers_a_known_room_and_its_preset_corrects_it() {
         after < 0.5,
         "after correction still {after:.2} dB off target"
     );
+}
+
+/// `klang ctl --json --config CONFIG status` in the session: whether bypass is on (None
+/// while the engine does not answer).
+fn bypass_on(pw: &PwSession, config: &Path) -> Option<bool> {
+    let out = pw
+        .command(KLANG)
+        .args(["ctl", "--json", "--config"])
+        .arg(config)
+        .arg("status")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["status"]["bypass"].as_bool()
+}
+
+#[test]
+fn e2e_calibrate_through_klangs_own_sink_measures_with_its_bypass_on_and_restores_it() {
+    let pw = PwSession::start().expect("start the session");
+    pw.null_sink("room_out").unwrap();
+    let dir = pw.runtime_dir().to_owned();
+    // The running preset has a big 60 Hz peak: measured with it, the room would look 8 dB
+    // louder there. Bypass leaves the voicing out, so the straight wire measures flat.
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[volume]\nmax_db = 0.0\ndefault_db = 0.0\n\n[[eq]]\ntype = \"peak\"\nfreq = 60.0\ngain_db = 8.0\nq = 4.0\n\n\
+             [output]\nmains = \"room_out\"\n\n[control]\nsocket = \"{}\"\n",
+            dir.join("klang-ctl.sock").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("klang-run.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let _run = Process::adopt(
+        "klang run",
+        pw.command(KLANG)
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while bypass_on(&pw, &config).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "klang run not ready:\n{}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            pw.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(bypass_on(&pw, &config), Some(false));
+    let config_arg = config.to_str().unwrap();
+    let (_, progress) = calibrate(&pw, "klang", "own", &["--config", config_arg]);
+    eprintln!("{progress}");
+    assert!(
+        progress.contains("bypass on while measuring through `klang`")
+            && progress.contains("bypass off again"),
+        "{progress}"
+    );
+    let measured = rows(&dir.join("own.csv"));
+    let at = |f: f64| {
+        measured
+            .iter()
+            .min_by(|a, b| (a[0] / f).ln().abs().total_cmp(&(b[0] / f).ln().abs()))
+            .unwrap()[1]
+    };
+    let (peak, flat) = (at(60.0), at(200.0));
+    eprintln!("through klang with bypass: 60 Hz {peak:.2} dB, 200 Hz {flat:.2} dB");
+    assert!(
+        (peak - flat).abs() < 0.5,
+        "the preset's 8 dB peak was measured: 60 Hz {peak:.2} dB, 200 Hz {flat:.2} dB"
+    );
+    // And the engine plays its preset again.
+    assert_eq!(bypass_on(&pw, &config), Some(false));
+
+    // Cut short (Ctrl-C) in the middle of a long sweep: the bypass is turned off too.
+    let mut long = pw
+        .command(KLANG)
+        .current_dir(&dir)
+        .args([
+            "calibrate",
+            "--sink",
+            "klang",
+            "--source",
+            "room_out.monitor",
+        ])
+        .args([
+            "--seconds",
+            "20",
+            "--out",
+            "cut.toml",
+            "--config",
+            config_arg,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bypass_on(&pw, &config) != Some(true) {
+        assert!(
+            Instant::now() < deadline,
+            "calibrate did not turn bypass on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(long.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = long.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut long.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("bypass off again"), "{err}");
+    assert_eq!(bypass_on(&pw, &config), Some(false));
+    assert!(!dir.join("cut.toml").exists());
 }

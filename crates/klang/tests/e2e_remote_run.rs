@@ -6,33 +6,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use klang_engine::protocol::Response;
-use klang_pwtest::PwSession;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use klang_pwtest::{Process, PwSession};
 
 const KLANG: &str = env!("CARGO_BIN_EXE_klang");
-
-/// `klang run`, ended by its PID when dropped.
-struct Run(Child);
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn ctl(pw: &PwSession, config: &Path, args: &[&str]) -> Option<Response> {
     let out = pw
@@ -89,14 +69,16 @@ fn e2e_klang_run_remote_pairs_and_turns_the_volume() {
     .unwrap();
     let log = dir.join("klang-run-remote.log");
     let out = std::fs::File::create(&log).unwrap();
-    let _run = Run(pw
-        .command(KLANG)
-        .args(["run", "--remote", "--config"])
-        .arg(&config)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap());
+    let _run = Process::adopt(
+        "klang run --remote",
+        pw.command(KLANG)
+            .args(["run", "--remote", "--config"])
+            .arg(&config)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let pair = loop {
         if let Some(r) = ctl(&pw, &config, &["remote", "pair"]) {
