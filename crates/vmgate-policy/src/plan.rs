@@ -475,7 +475,9 @@ impl Plan {
             let _ = writeln!(s, "-- {}", u.name);
             s.push_str(&u.text);
         }
-        s.push_str("\n== how users open their console ==\n");
+        s.push_str(
+            "\n== how users open their console (`vmgate connect` runs this for the caller) ==\n",
+        );
         for a in &self.access {
             let _ = writeln!(s, "{}: {}", a.user, a.command);
         }
