@@ -10,6 +10,7 @@ use klang_calibrate::{
     FitOptions, MeasureOptions, MicCalibration, Smoothing, Sweep, SweepParams, Target, Window,
     average, fit, frequency_response, log_grid, measure,
 };
+use klang_engine::runconfig::RunConfig;
 use klang_live::playrec::{PlayRecord, play_and_record};
 use std::path::{Path, PathBuf};
 
@@ -154,10 +155,14 @@ fn parse_range(s: &str) -> Result<(f64, f64), String> {
 }
 
 impl SweepOptions {
-    /// The sweep, after checking its level against the configured maximum.
-    fn generate(&self) -> Result<Sweep, Failure> {
-        let (run, path) = klang_engine::run::read_config(self.config.as_deref())
-            .map_err(|e| bad_config(anyhow!("{e}")))?;
+    /// The configuration `--config` names, else the one `klang run` uses, and its path.
+    fn read_config(&self) -> Result<(RunConfig, Option<PathBuf>), Failure> {
+        klang_engine::run::read_config(self.config.as_deref())
+            .map_err(|e| bad_config(anyhow!("{e}")))
+    }
+
+    /// The sweep, after checking its level against the maximum of `run` (read from `path`).
+    fn generate(&self, run: &RunConfig, path: Option<&Path>) -> Result<Sweep, Failure> {
         let max_db = run.dsp.volume.max_db;
         if self.level_db > max_db {
             let from = path.map_or("klang's default configuration".into(), |p| {
@@ -194,7 +199,8 @@ fn write_stereo(path: &Path, samples: &[f32], rate: u32) -> Result<(), Failure> 
 
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     let o = &args.sweep;
-    let sweep = o.generate()?;
+    let (run, path) = o.read_config()?;
+    let sweep = o.generate(&run, path.as_deref())?;
     write_stereo(&args.out, sweep.samples(), o.rate)?;
     println!(
         "klang: wrote {} ({:.1} s sweep at {:.1} dBFS, {} Hz); play it and record at the listening position",
@@ -372,9 +378,10 @@ fn read_target(spec: &str) -> Result<Target, Failure> {
 /// Plays the sweep to `sink` and records `source` through PipeWire, with progress.
 fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>), Failure> {
     let o = &a.sweep_options;
-    let sweep = o.generate()?;
+    let (run, path) = o.read_config()?;
+    let sweep = o.generate(&run, path.as_deref())?;
     // Held until the recordings are made; dropping it turns the bypass off again.
-    let _bypass = OwnSinkBypass::engage(o.config.as_deref(), sink)?;
+    let _bypass = OwnSinkBypass::engage(&run, sink)?;
     let seconds = sweep.samples().len() as f64 / f64::from(o.rate);
     eprintln!(
         "klang: playing a {seconds:.1} s sweep at {:.1} dBFS to {sink}, recording {source}",
@@ -452,15 +459,15 @@ fn live(a: &CalibrateArgs, sink: &str, source: &str) -> Result<(Sweep, Vec<Take>
 /// measurement, turns the bypass off again.
 struct OwnSinkBypass {
     socket: PathBuf,
+    /// Still on: whichever of `Drop` and the signal thread comes first turns it off.
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OwnSinkBypass {
-    /// Turns the bypass on when `sink` is the sink of the engine that `config` describes
+    /// Turns the bypass on when `sink` is the sink of the engine that `run` describes
     /// and that engine answers; `None` (with a note) when there is nothing to turn on.
-    fn engage(config: Option<&Path>, sink: &str) -> Result<Option<OwnSinkBypass>, Failure> {
+    fn engage(run: &RunConfig, sink: &str) -> Result<Option<OwnSinkBypass>, Failure> {
         use klang_engine::protocol::{Request, request};
-        let (run, _) =
-            klang_engine::run::read_config(config).map_err(|e| bad_config(anyhow!("{e}")))?;
         if sink != run.output.sink_name {
             return Ok(None);
         }
@@ -471,7 +478,7 @@ impl OwnSinkBypass {
             );
             Ok(None)
         };
-        let socket = match klang_engine::run::socket_for(&run) {
+        let socket = match klang_engine::run::socket_for(run) {
             Ok(s) => s,
             Err(e) => return unreachable(e),
         };
@@ -497,7 +504,10 @@ impl OwnSinkBypass {
                 on.message
             )));
         }
-        let guard = OwnSinkBypass { socket };
+        let guard = OwnSinkBypass {
+            socket,
+            held: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
         guard.restore_on_signal();
         // The switch crossfades; the sweep starts when it is over.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
@@ -525,17 +535,21 @@ impl OwnSinkBypass {
         if set.thread_block().is_err() {
             return;
         }
-        let socket = self.socket.clone();
+        let (socket, held) = (self.socket.clone(), self.held.clone());
         std::thread::spawn(move || {
             if let Ok(sig) = set.wait() {
-                Self::release(&socket);
+                Self::release(&socket, &held);
                 std::process::exit(128 + sig as i32);
             }
         });
     }
 
-    fn release(socket: &Path) {
+    /// Turns the bypass off, once.
+    fn release(socket: &Path, held: &std::sync::atomic::AtomicBool) {
         use klang_engine::protocol::{Request, request};
+        if !held.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         match request(socket, &Request::Bypass { on: false }) {
             Ok(r) if r.ok => eprintln!("klang: bypass off again"),
             Ok(r) => eprintln!(
@@ -551,7 +565,7 @@ impl OwnSinkBypass {
 
 impl Drop for OwnSinkBypass {
     fn drop(&mut self) {
-        Self::release(&self.socket);
+        Self::release(&self.socket, &self.held);
     }
 }
 
