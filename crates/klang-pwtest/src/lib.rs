@@ -115,6 +115,27 @@ impl Process {
         }
     }
 
+    /// Its exit status, once it has exited.
+    pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// SIGTERM by PID (unless it has exited already), then its exit status.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus, HarnessError> {
+        let mut child = self.child.take().expect("a process not yet waited for");
+        if let Ok(None) = child.try_wait()
+            && let Ok(pid) = i32::try_from(child.id())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        child.wait().map_err(|e| HarnessError::Io {
+            path: self.name.clone().into(),
+            source: e,
+        })
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         self.child

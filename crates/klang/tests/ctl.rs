@@ -1,17 +1,8 @@
 //! `klang run` and `klang ctl` without an engine: a bad config is refused before anything
 //! starts (exit 3, file, line and field), and `ctl` without a running engine says so.
 
-use std::process::Command;
-
-fn klang(args: &[&str], runtime: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_klang"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .env("XDG_STATE_HOME", runtime.join("state"))
-        .env("XDG_CONFIG_HOME", runtime.join("config"))
-        .output()
-        .unwrap()
-}
+mod common;
+use common::klang_in as klang;
 
 #[test]
 fn run_refuses_an_invalid_config_before_starting() {

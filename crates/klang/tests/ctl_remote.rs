@@ -3,20 +3,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use klang_engine::protocol::{RemoteDevice, RemoteReport, Request, Response};
 
-fn klang(args: &[&str], runtime: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_klang"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .env("XDG_STATE_HOME", runtime.join("state"))
-        .env("XDG_CONFIG_HOME", runtime.join("config"))
-        .output()
-        .unwrap()
-}
+mod common;
+use common::klang_in as klang;
 
 /// Runs `klang ctl --socket S ARGS` while a thread answers one request with `answer`;
 /// returns the request it saw and ctl's output.

@@ -19,10 +19,12 @@ use klang_dsp::config::{Config, EqBand, FilterType};
 use klang_dsp::response::chain_response;
 use klang_formats::pipewire::{self, Options};
 use klang_pwtest::{Process, PwSession};
+
+mod common;
+use common::{KLANG, KlangRun, ctl_ok};
 use std::time::{Duration, Instant};
 
 const RATE: u32 = 48_000;
-const KLANG: &str = env!("CARGO_BIN_EXE_klang");
 /// Where the assertions look (inside the default fit range, 20-300 Hz).
 const BAND: (f64, f64) = (30.0, 300.0);
 
@@ -181,18 +183,12 @@ fn e2e_calibrate_live_recovers_a_known_room_and_its_preset_corrects_it() {
     );
 }
 
-/// `klang ctl --json --config CONFIG status` in the session: whether bypass is on (None
-/// while the engine does not answer).
-fn bypass_on(pw: &PwSession, config: &Path) -> Option<bool> {
-    let out = pw
-        .command(KLANG)
-        .args(["ctl", "--json", "--config"])
-        .arg(config)
-        .arg("status")
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["status"]["bypass"].as_bool()
+/// Whether the engine that `config` names has its bypass on.
+fn bypass_on(pw: &PwSession, config: &str) -> bool {
+    ctl_ok(pw, &["--config", config, "status"])
+        .status
+        .unwrap()
+        .bypass
 }
 
 #[test]
@@ -212,30 +208,14 @@ fn e2e_calibrate_through_klangs_own_sink_measures_with_its_bypass_on_and_restore
         ),
     )
     .unwrap();
-    let log = dir.join("klang-run.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let _run = Process::adopt(
-        "klang run",
-        pw.command(KLANG)
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while bypass_on(&pw, &config).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "klang run not ready:\n{}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            pw.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(bypass_on(&pw, &config), Some(false));
     let config_arg = config.to_str().unwrap();
+    let _run = KlangRun::start(
+        &pw,
+        &["--config", config_arg],
+        &["--config", config_arg],
+        |r| r.ok,
+    );
+    assert!(!bypass_on(&pw, config_arg));
     let (_, progress) = calibrate(&pw, "klang", "own", &["--config", config_arg]);
     eprintln!("{progress}");
     assert!(
@@ -257,7 +237,7 @@ fn e2e_calibrate_through_klangs_own_sink_measures_with_its_bypass_on_and_restore
         "the preset's 8 dB peak was measured: 60 Hz {peak:.2} dB, 200 Hz {flat:.2} dB"
     );
     // And the engine plays its preset again.
-    assert_eq!(bypass_on(&pw, &config), Some(false));
+    assert!(!bypass_on(&pw, config_arg));
 
     // Cut short (Ctrl-C) in the middle of a long sweep: the bypass is turned off too.
     let mut long = pw
@@ -283,7 +263,7 @@ fn e2e_calibrate_through_klangs_own_sink_measures_with_its_bypass_on_and_restore
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while bypass_on(&pw, &config) != Some(true) {
+    while !bypass_on(&pw, config_arg) {
         assert!(
             Instant::now() < deadline,
             "calibrate did not turn bypass on"
@@ -301,6 +281,6 @@ fn e2e_calibrate_through_klangs_own_sink_measures_with_its_bypass_on_and_restore
     std::io::Read::read_to_string(&mut long.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("bypass off again"), "{err}");
-    assert_eq!(bypass_on(&pw, &config), Some(false));
+    assert!(!bypass_on(&pw, config_arg));
     assert!(!dir.join("cut.toml").exists());
 }

@@ -5,27 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use klang_engine::protocol::Response;
-use klang_pwtest::{Process, PwSession};
+use klang_pwtest::PwSession;
 
-const KLANG: &str = env!("CARGO_BIN_EXE_klang");
-
-fn ctl(pw: &PwSession, config: &Path, args: &[&str]) -> Option<Response> {
-    let out = pw
-        .command(KLANG)
-        .args(["ctl", "--json", "--config"])
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).ok()
-}
+mod common;
+use common::{KlangRun, ctl_ok};
 
 fn http(addr: SocketAddr, req: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -67,32 +53,12 @@ fn e2e_klang_run_remote_pairs_and_turns_the_volume() {
          [remote]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
-    let log = dir.join("klang-run-remote.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let _run = Process::adopt(
-        "klang run --remote",
-        pw.command(KLANG)
-            .args(["run", "--remote", "--config"])
-            .arg(&config)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let pair = loop {
-        if let Some(r) = ctl(&pw, &config, &["remote", "pair"]) {
-            break r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "klang run --remote not ready:\n{}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default(),
-            pw.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let text = std::fs::read_to_string(&log).unwrap();
+    let c = config.to_str().unwrap();
+    let run = KlangRun::start(&pw, &["--remote", "--config", c], &["--config", c], |r| {
+        r.ok
+    });
+    let pair = ctl_ok(&pw, &["--config", c, "remote", "pair"]);
+    let text = run.log();
     assert!(pair.ok, "{}", pair.message);
     let remote = pair.remote.unwrap();
     assert!(
@@ -131,7 +97,7 @@ fn e2e_klang_run_remote_pairs_and_turns_the_volume() {
         ),
     );
     assert_eq!(st, 200, "{body}");
-    let status = ctl(&pw, &config, &["status"]).unwrap().status.unwrap();
+    let status = ctl_ok(&pw, &["--config", c, "status"]).status.unwrap();
     assert_eq!(status.volume_db, -9.0);
 
     // Paired for good: saved beside the state, readable by the user only, hash only.

@@ -3,20 +3,18 @@
 //! Levels are measured on the sinks' monitors at steady state (medians of 100 ms chunks)
 //! and compared with klang-dsp's offline `chain_response`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use klang_dsp::config::Config;
 use klang_dsp::response::chain_response;
-use klang_engine::protocol::Response;
 use klang_engine::runconfig::RunConfig;
 use klang_pwtest::{PwSession, Recording, Tone, analysis};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+
+mod common;
+use common::{KlangRun, ctl, ctl_json, ctl_ok};
 
 const RATE: u32 = 48_000;
-const KLANG: &str = env!("CARGO_BIN_EXE_klang");
 
 const CONFIG: &str = r#"
 [[eq]]
@@ -48,115 +46,13 @@ mains = "speakers"
 second = "subwoofer"
 "#;
 
-/// `klang run`, ended by its PID (SIGTERM, then SIGKILL) when dropped.
-struct Klang {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Klang {
-    fn start(pw: &PwSession, config: &Path) -> Klang {
-        let log = pw
-            .runtime_dir()
-            .join(format!("klang-run-{}.log", std::process::id()));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = pw
-            .command(KLANG)
-            .args(["run", "--config"])
-            .arg(config)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start klang run");
-        let mut k = Klang {
-            child: Some(child),
-            log,
-        };
-        k.wait_ready(pw);
-        k
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self, pw: &PwSession) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
-                panic!("klang run exited with {status}:\n{}", self.log());
-            }
-            if let Some(r) = ctl_json(pw, &["status"])
-                && let Some(s) = r.status
-                && s.mains == "connected"
-                && s.second == "connected"
-                && s.sample_rate == RATE
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "klang run not ready:\n{}\n{}",
-                self.log(),
-                pw.logs()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM by PID; returns the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Klang {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn ctl(pw: &PwSession, args: &[&str]) -> Output {
-    pw.command(KLANG)
-        .arg("ctl")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run klang ctl")
-}
-
-fn ctl_json(pw: &PwSession, args: &[&str]) -> Option<Response> {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let out = ctl(pw, &a);
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-fn ctl_ok(pw: &PwSession, args: &[&str]) -> Response {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let out = ctl(pw, &a);
-    assert!(
-        out.status.success(),
-        "klang ctl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// `klang run --config CONFIG`, ready when both outputs are connected at RATE.
+fn start_klang(pw: &PwSession, config: &Path) -> KlangRun {
+    KlangRun::start(pw, &["--config", config.to_str().unwrap()], &[], |r| {
+        r.status.as_ref().is_some_and(|s| {
+            s.mains == "connected" && s.second == "connected" && s.sample_rate == RATE
+        })
+    })
 }
 
 /// Plays `tone` into the klang sink while recording both output sinks.
@@ -213,7 +109,7 @@ fn e2e_klang_run_eq_crossover_ctl_reload_ceiling_and_restart() {
     let dsp = RunConfig::from_toml(CONFIG).unwrap().dsp;
     let ceiling = 10f32.powf(-1.0 / 20.0) + 1e-4;
 
-    let klang = Klang::start(&pw, &config_path);
+    let klang = start_klang(&pw, &config_path);
     let status = ctl_ok(&pw, &["status"]).status.unwrap();
     assert_eq!((status.volume_db, status.max_db), (-6.0, -3.0));
     assert!(status.crossover);
@@ -355,7 +251,7 @@ fn e2e_klang_run_eq_crossover_ctl_reload_ceiling_and_restart() {
         state.contains("volume_db = -3.0") && state.contains("bypass = true"),
         "{state}"
     );
-    let mut klang = Klang::start(&pw, &config_path);
+    let mut klang = start_klang(&pw, &config_path);
     let s = ctl_ok(&pw, &["status"]).status.unwrap();
     assert_eq!(
         (s.volume_db, s.bass_db, s.bypass),
@@ -370,7 +266,7 @@ fn e2e_klang_run_eq_crossover_ctl_reload_ceiling_and_restart() {
     assert!(pw.stop_daemon("pipewire"));
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {
-        if let Ok(Some(status)) = klang.child.as_mut().unwrap().try_wait() {
+        if let Some(status) = klang.exit_status() {
             break status.code();
         }
         assert!(
@@ -379,9 +275,7 @@ fn e2e_klang_run_eq_crossover_ctl_reload_ceiling_and_restart() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    klang.child = None;
     assert_eq!(code, Some(1), "{}", klang.log());
-    drop(klang);
 }
 
 #[test]
@@ -395,7 +289,7 @@ fn e2e_klang_run_routes_by_application_and_survives_an_unplugged_subwoofer() {
     let config_path = pw.runtime_dir().join("klang.toml");
     std::fs::write(&config_path, &config).unwrap();
     let dsp = RunConfig::from_toml(&config).unwrap().dsp;
-    let _klang = Klang::start(&pw, &config_path);
+    let _klang = start_klang(&pw, &config_path);
     let amp = 0.1f32;
     let input = analysis::db(f64::from(amp));
 
@@ -464,7 +358,7 @@ fn e2e_klang_run_follows_the_graph_to_96_khz() {
     let config_path = pw.runtime_dir().join("klang.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
     let dsp = RunConfig::from_toml(CONFIG).unwrap().dsp;
-    let _klang = Klang::start(&pw, &config_path);
+    let _klang = start_klang(&pw, &config_path);
     let rate = 96_000;
     pw.force_rate(rate).unwrap();
     pw.wait_for("klang at 96 kHz", || {
