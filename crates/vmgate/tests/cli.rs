@@ -16,6 +16,18 @@ fn stdout(o: &Output) -> String {
 
 const WEDNESDAY: &str = "2026-12-02T10:00:00+01:00";
 
+/// A console port outside its server's guard range: invalid whatever the machine's users
+/// (`policy.toml:9:8`).
+const PORT_OUTSIDE_GUARD: &str = "[[server]]\nname = \"s\"\naddresses = [\"10.200.0.1\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = []\n";
+
+/// `text` as `policy.toml` in a scratch directory, removed when the guard drops.
+fn policy_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 #[test]
 fn plan_example_prints_rules_a_reader_of_post_3_recognises() {
     let o = vmgate(&["plan", "--example", "--at", WEDNESDAY]);
@@ -153,16 +165,10 @@ fn explain_yes_cases_name_the_grant_and_the_window() {
 
 #[test]
 fn check_reports_every_error_and_exits_2() {
-    let dir = std::env::temp_dir().join(format!("vmgate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path) = policy_file(
         "[defaults]\ngroup = \"root\"\n\n[[server]]\nname = \"s\"\naddresses = [\"kvmhost\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = [ { users = [\"no-such-user-vmgate\"], hours = \"8:00-18:00\" } ]\n",
-    )
-    .unwrap();
+    );
     let o = vmgate(&["check", path.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let e = String::from_utf8_lossy(&o.stderr);
     for needle in [
@@ -315,22 +321,13 @@ fn help_of_the_system_subcommands_lists_their_flags() {
 
 #[test]
 fn apply_check_and_verify_on_an_invalid_policy_exit_4_with_file_line() {
-    let dir = std::env::temp_dir().join(format!("vmgate-cli-invalid-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("policy.toml");
-    // A console port outside its server's guard range: invalid whatever the machine's users.
-    std::fs::write(
-        &path,
-        "[[server]]\nname = \"s\"\naddresses = [\"10.200.0.1\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = []\n",
-    )
-    .unwrap();
+    let (_dir, path) = policy_file(PORT_OUTSIDE_GUARD);
     let p = path.to_str().unwrap();
     let runs = [
         vmgate(&["apply", "--check", p]),
         vmgate(&["verify", p]),
         vmgate(&["verify", "--json", p]),
     ];
-    let _ = std::fs::remove_dir_all(&dir);
     let [check, verify, verify_json] = runs;
     for o in [&check, &verify] {
         assert_eq!(o.status.code(), Some(4), "{o:?}");
@@ -347,14 +344,7 @@ fn apply_check_and_verify_on_an_invalid_policy_exit_4_with_file_line() {
 
 #[test]
 fn connect_refuses_another_invoker_and_names_policy_problems() {
-    let dir = std::env::temp_dir().join(format!("vmgate-cli-connect-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("policy.toml");
-    std::fs::write(
-        &path,
-        "[[server]]\nname = \"s\"\naddresses = [\"10.200.0.1\"]\nguard_ports = \"1-10\"\n\n[[console]]\nname = \"c\"\nserver = \"s\"\nport = 11\nallow = []\n",
-    )
-    .unwrap();
+    let (dir, path) = policy_file(PORT_OUTSIDE_GUARD);
     let connect = |policy: &std::path::Path, sudo_uid: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vmgate"));
         c.args(["connect", "--policy"]).arg(policy).env("TZ", "UTC");
@@ -367,9 +357,8 @@ fn connect_refuses_another_invoker_and_names_policy_problems() {
     let runs = [
         connect(&path, Some("4294967294")),
         connect(&path, None),
-        connect(&dir.join("missing.toml"), None),
+        connect(&dir.path().join("missing.toml"), None),
     ];
-    let _ = std::fs::remove_dir_all(&dir);
     let [other, invalid, missing] = runs;
     let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
     // Started through sudo by someone else: refused before the policy is read.
