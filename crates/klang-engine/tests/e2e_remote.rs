@@ -224,6 +224,15 @@ async fn text(c: &Client, id: &str) -> String {
     c.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
 
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Waits for the engine's state to satisfy `ok`.
 fn wait_state(engine: &Engine, what: &str, ok: impl Fn(&StatusReport) -> bool) -> StatusReport {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -368,12 +377,7 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
         .unwrap();
         wait_state(&engine, "volume from the page", |s| s.volume_db == -10.0);
         for want in ["+1.0 dB", "+2.0 dB", "+3.0 dB"] {
-            a.find(Locator::Id("bass-up"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(&a, "bass-up").await;
             wait_js(
                 &a,
                 "bass step",
@@ -494,12 +498,7 @@ async fn e2e_remote_page_in_chromium_drives_the_engine() {
             .unwrap();
         let input = a.find(Locator::Id("code")).await.unwrap();
         input.send_keys(&code).await.unwrap();
-        a.find(Locator::Id("pair"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&a, "pair").await;
         wait_js(
             &a,
             "paired by typing the code",
